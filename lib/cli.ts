@@ -1,0 +1,49 @@
+/**
+ * The `sidekiq-lambda` command: dispatches to one module per subcommand under `lib/cli/`.
+ * Each command is `(argv) => Promise<exit code>`; errors it throws print as one line, exit 1.
+ */
+import { enqueueCommand } from './cli/enqueue.js';
+
+export type Command = (argv: string[]) => Promise<number>;
+
+interface Entry {
+  readonly summary: string;
+  readonly run: Command;
+}
+
+/** Subcommands. Each module registers itself here with a one-line summary. */
+export const COMMANDS: Record<string, Entry> = {
+  enqueue: { summary: 'enqueue a Sidekiq job: --class C --args JSON [--queue q] [--in S | --at T] [--retry N|true|false]', run: enqueueCommand },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'Usage: sidekiq-lambda <command> [options]   (each command takes --help)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`),
+    '',
+    'Redis: --redis URL, else REDIS_URL, else redis://127.0.0.1:6379/0',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 1;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    console.error(`sidekiq-lambda: unknown command "${name}"\n\n${usage()}`);
+    return 1;
+  }
+  try {
+    return await entry.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    console.error(`sidekiq-lambda ${name}: ${err.message}`);
+    if (process.env.SIDEKIQ_LAMBDA_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}

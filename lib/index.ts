@@ -1,0 +1,11 @@
+/**
+ * sidekiq-lambda's library entry point: the producer, the protocol layer and the job declarations.
+ * Handler authors import `sidekiq-lambda/handler`; CDK users import `sidekiq-lambda/infra`.
+ */
+export { Client, defineJob, getClient, type ClientOptions, type PushItem, type BulkItem, type JobOptions, type JobHandle } from './client.js';
+export { defineJobs, type JobDeclaration, type ResolvedJob } from './jobs.js';
+export * from './protocol/job.js';
+export * from './protocol/time.js';
+export * from './protocol/validate.js';
+export * from './protocol/activejob.js';
+export { keys, type Keys } from './protocol/keys.js';

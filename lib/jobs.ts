@@ -1,0 +1,184 @@
+/**
+ * The one typed declaration of the jobs that run on Lambda, shared by deploy and runtime.
+ *
+ * Tasks:
+ * 1. Declare a job class: its queue, handler entry file, timeout, memory, concurrency cap and batch
+ *    size (`defineJobs`), with defaults in one commented table (`JOB_DEFAULTS`).
+ * 2. Validate declarations with messages that name the job and the field.
+ * 3. Carry the routing part of the declarations through the environment — the CDK construct writes
+ *    `SIDEKIQ_LAMBDA_JOBS`, the poller reads it — and prove the round trip in a test.
+ *
+ * This module opens no connection and imports no AWS or CDK code: `infra/` imports it.
+ */
+import { validateQueue } from './protocol/validate.js';
+
+/** One Ruby job class that runs as a Lambda function. */
+export interface JobDeclaration {
+  /** The Ruby class name Rails enqueues (`TrackUserJob`, or an ActiveJob class: matched on `wrapped`). */
+  readonly class: string;
+  /** The Sidekiq queue the poller drains for this class. A queue belongs to Ruby or to the poller, never both. */
+  readonly queue: string;
+  /** The handler's source file, relative to the declarations file. Bundled by esbuild for dev and deploy. */
+  readonly entry: string;
+  /** @defaultValue 'handler' — the export the Lambda runtime calls. */
+  readonly handlerExport?: string;
+  /** @defaultValue derived from the class: `sidekiq-lambda-<class with :: as ->` (dev); CDK names it. */
+  readonly functionName?: string;
+  /** @defaultValue 30 — seconds before Lambda stops the function. */
+  readonly timeoutSeconds?: number;
+  /** @defaultValue 256 — MiB. */
+  readonly memoryMb?: number;
+  /** @defaultValue 10 — jobs of this class in flight at once, across the poller (and reserved concurrency in AWS). */
+  readonly concurrency?: number;
+  /** @defaultValue 1 — up to this many jobs of this class per Invoke, each with its own outcome. */
+  readonly batchSize?: number;
+  /** @defaultValue false — the handler enqueues back to Redis, so the function is placed in the VPC. */
+  readonly needsRedis?: boolean;
+  /** @defaultValue {} — extra environment variables for the function. */
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/** A declaration with every default applied. */
+export type ResolvedJob = Required<JobDeclaration>;
+
+/** Defaults for every optional field, in one place. */
+export const JOB_DEFAULTS = {
+  handlerExport: 'handler',
+  timeoutSeconds: 30,
+  memoryMb: 256,
+  concurrency: 10,
+  batchSize: 1,
+  needsRedis: false,
+  environment: {} as Readonly<Record<string, string>>,
+} as const;
+
+/** The Lambda limits a declaration must respect. */
+const MAX_TIMEOUT_SECONDS = 900;
+
+export class JobDeclarationError extends Error {
+  override name = 'JobDeclarationError';
+}
+
+/** The default function name for a class: Lambda names allow `[A-Za-z0-9-_]`, up to 64 characters. */
+export function defaultFunctionName(cls: string): string {
+  return `sidekiq-lambda-${cls.replace(/::/g, '-').replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64);
+}
+
+function positiveInt(job: string, field: string, value: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new JobDeclarationError(`job ${job}: ${field} must be an integer from 1 to ${max}, got ${value}`);
+  }
+}
+
+/** Applies defaults and validates one declaration. */
+export function resolveJob(decl: JobDeclaration): ResolvedJob {
+  if (typeof decl.class !== 'string' || decl.class.trim() === '') {
+    throw new JobDeclarationError('a job declaration has no class: set `class` to the Ruby job class name');
+  }
+  const name = decl.class;
+  try {
+    validateQueue(decl.queue);
+  } catch (e) {
+    throw new JobDeclarationError(`job ${name}: ${(e as Error).message}`);
+  }
+  if (typeof decl.entry !== 'string' || decl.entry === '') {
+    throw new JobDeclarationError(`job ${name}: entry must name the handler file, e.g. 'functions/track-user.ts'`);
+  }
+  const job: ResolvedJob = {
+    ...JOB_DEFAULTS,
+    functionName: defaultFunctionName(name),
+    ...decl,
+  };
+  positiveInt(name, 'timeoutSeconds', job.timeoutSeconds, MAX_TIMEOUT_SECONDS);
+  positiveInt(name, 'memoryMb', job.memoryMb, 10_240);
+  positiveInt(name, 'concurrency', job.concurrency);
+  positiveInt(name, 'batchSize', job.batchSize, 1000);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(job.functionName)) {
+    throw new JobDeclarationError(`job ${name}: functionName "${job.functionName}" must be 1–64 of [A-Za-z0-9-_]`);
+  }
+  return job;
+}
+
+/**
+ * Declares the jobs that run on Lambda. The result is read by `sidekiq-lambda dev`, the poller's
+ * routing and the CDK construct.
+ *
+ * @example
+ * export default defineJobs([
+ *   { class: 'TrackUserJob', queue: 'track', entry: 'functions/track-user.ts', concurrency: 50, batchSize: 10 },
+ * ]);
+ */
+export function defineJobs(decls: readonly JobDeclaration[]): readonly ResolvedJob[] {
+  const jobs = decls.map(resolveJob);
+  const seen = new Map<string, string>();
+  for (const j of jobs) {
+    if (seen.has(j.class)) throw new JobDeclarationError(`job ${j.class} is declared twice`);
+    seen.set(j.class, j.functionName);
+  }
+  const fnOwners = new Map<string, string>();
+  for (const j of jobs) {
+    const other = fnOwners.get(j.functionName);
+    if (other) throw new JobDeclarationError(`jobs ${other} and ${j.class} share the function name ${j.functionName}`);
+    fnOwners.set(j.functionName, j.class);
+  }
+  return jobs;
+}
+
+/** What the poller needs to route a class: carried in `SIDEKIQ_LAMBDA_JOBS`. */
+export interface Route {
+  readonly class: string;
+  readonly queue: string;
+  /** A function name or ARN, as `Invoke` accepts. */
+  readonly function: string;
+  readonly timeoutSeconds: number;
+  readonly concurrency: number;
+  readonly batchSize: number;
+}
+
+/** The environment variable that carries the routes from deploy to the poller. */
+export const JOBS_ENV = 'SIDEKIQ_LAMBDA_JOBS';
+
+/** The route of a declaration; `fn` overrides the function (the CDK passes the deployed name). */
+export function routeOf(job: ResolvedJob, fn: string = job.functionName): Route {
+  return {
+    class: job.class,
+    queue: job.queue,
+    function: fn,
+    timeoutSeconds: job.timeoutSeconds,
+    concurrency: job.concurrency,
+    batchSize: job.batchSize,
+  };
+}
+
+/** Encodes routes for `SIDEKIQ_LAMBDA_JOBS`. */
+export function encodeRoutes(routes: readonly Route[]): string {
+  return JSON.stringify(routes.map((r) => [r.class, r.queue, r.function, r.timeoutSeconds, r.concurrency, r.batchSize]));
+}
+
+/** Decodes `SIDEKIQ_LAMBDA_JOBS`, failing loudly on anything malformed. */
+export function decodeRoutes(text: string): Route[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new JobDeclarationError(`${JOBS_ENV} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw new JobDeclarationError(`${JOBS_ENV} must be a JSON array`);
+  return value.map((row, i) => {
+    if (!Array.isArray(row) || row.length !== 6) {
+      throw new JobDeclarationError(`${JOBS_ENV}[${i}] must be [class, queue, function, timeoutSeconds, concurrency, batchSize]`);
+    }
+    const [cls, queue, fn, timeoutSeconds, concurrency, batchSize] = row as unknown[];
+    const job = resolveJob({
+      class: String(cls),
+      queue: String(queue),
+      entry: '-',
+      functionName: defaultFunctionName(String(cls)),
+      timeoutSeconds: Number(timeoutSeconds),
+      concurrency: Number(concurrency),
+      batchSize: Number(batchSize),
+    });
+    if (typeof fn !== 'string' || fn === '') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: function must be a name or ARN`);
+    return routeOf(job, fn);
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * Every Redis key name this project reads or writes (sidekiq-protocol.md §2).
+ *
+ * Tasks:
+ * 1. Name Sidekiq's keys, with the optional redis-namespace prefix of Sidekiq 6 applied to keys
+ *    only — never to values such as the members of `queues` or `processes` (§1, Pitfall 16).
+ * 2. Name this project's own keys (a poller's in-flight lists, the scheduler's lock), so no other
+ *    module builds a key string by hand.
+ */
+import { utcDay, type EpochMs } from './time.js';
+
+export interface Keys {
+  /** The namespace prefix, `''` when none. Exposed for code that strips it from BRPOP-style replies. */
+  readonly prefix: string;
+  readonly queues: string;
+  queue(name: string): string;
+  readonly schedule: string;
+  readonly retry: string;
+  readonly dead: string;
+  readonly processes: string;
+  readonly statProcessed: string;
+  readonly statFailed: string;
+  statProcessedDay(at: EpochMs): string;
+  statFailedDay(at: EpochMs): string;
+  /** The process hash `<identity>`. */
+  process(identity: string): string;
+  /** The work hash read by Sidekiq ≥ 6.4.2. */
+  work(identity: string): string;
+  /** The work hash read by Sidekiq ≤ 6.4.1. */
+  workers(identity: string): string;
+  signals(identity: string): string;
+  /** This project's: the in-flight list of one poller for one queue. */
+  inflight(identity: string, queue: string): string;
+  /** This project's: the set of poller identities that own in-flight lists. */
+  readonly pollers: string;
+  /** This project's: the scheduler's single-runner lock. */
+  readonly schedulerLock: string;
+}
+
+/** The literal part of in-flight list names, so recovery can parse `<identity>` and `<queue>` back. */
+export const INFLIGHT_MARK = 'sidekiq-lambda:inflight|';
+
+/**
+ * Builds the key names for one Redis, optionally namespaced (`myapp` → `myapp:queue:default`).
+ *
+ * @example
+ * keys('myapp').queue('default') // "myapp:queue:default"
+ */
+export function keys(namespace?: string): Keys {
+  const p = namespace ? `${namespace}:` : '';
+  return {
+    prefix: p,
+    queues: `${p}queues`,
+    queue: (name) => `${p}queue:${name}`,
+    schedule: `${p}schedule`,
+    retry: `${p}retry`,
+    dead: `${p}dead`,
+    processes: `${p}processes`,
+    statProcessed: `${p}stat:processed`,
+    statFailed: `${p}stat:failed`,
+    statProcessedDay: (at) => `${p}stat:processed:${utcDay(at)}`,
+    statFailedDay: (at) => `${p}stat:failed:${utcDay(at)}`,
+    process: (id) => `${p}${id}`,
+    work: (id) => `${p}${id}:work`,
+    workers: (id) => `${p}${id}:workers`,
+    signals: (id) => `${p}${id}-signals`,
+    inflight: (id, queue) => `${p}${INFLIGHT_MARK}${id}|${queue}`,
+    pollers: `${p}sidekiq-lambda:pollers`,
+    schedulerLock: `${p}sidekiq-lambda:scheduler-lock`,
+  };
+}
+
+/** Daily stat keys expire after five years, as Sidekiq's do. */
+export const STAT_DAY_TTL_SECONDS = 157_680_000;
+/** Process and work hashes expire 60 s after the last heartbeat. */
+export const PROCESS_TTL_SECONDS = 60;

@@ -1,0 +1,111 @@
+/**
+ * Redis connections from a URL.
+ *
+ * Tasks:
+ * 1. Build an ioredis client from `redis://` or `rediss://` (TLS) URLs with username/password AUTH
+ *    and a db index, and a bounded connect timeout.
+ * 2. Two profiles: a producer (a Lambda enqueueing back) fails fast with a clear error when Redis is
+ *    unreachable instead of hanging until the function's timeout; a long-running process (the
+ *    poller) reconnects with backoff forever and replays queued commands, so nothing in flight is
+ *    lost across a Redis restart.
+ * 3. `ready()` waits for a usable connection, bounded, and names the server when it cannot get one.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0';
+
+/** Reads `REDIS_URL`, else the local default. */
+export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env.REDIS_URL || DEFAULT_REDIS_URL;
+}
+
+export interface ConnectOptions {
+  /** @defaultValue 'producer' — fail fast; 'process' — reconnect forever (poller, heartbeat). */
+  readonly profile?: 'producer' | 'process';
+  /** @defaultValue 5000 — ms to establish a connection. */
+  readonly connectTimeoutMs?: number;
+  /** Connection name shown by `CLIENT LIST`. */
+  readonly name?: string;
+}
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+/** `host:port` of a URL, without credentials, for messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.hostname}:${u.port || 6379}${u.pathname && u.pathname !== '/' ? u.pathname : ''}`;
+  } catch {
+    return '(invalid Redis URL)';
+  }
+}
+
+/**
+ * Creates a client. ioredis understands `rediss://` (TLS), `user:pass@` and `/db` itself.
+ *
+ * @example
+ * const redis = connect(process.env.REDIS_URL ?? DEFAULT_REDIS_URL, { profile: 'producer' });
+ */
+export function connect(url: string, opts: ConnectOptions = {}): Redis {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RedisUnavailableError(`REDIS_URL "${url}" is not a URL; expected redis://[user:password@]host:port/db or rediss://…`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new RedisUnavailableError(`REDIS_URL must start with redis:// or rediss://, got ${parsed.protocol}//`);
+  }
+  const producer = (opts.profile ?? 'producer') === 'producer';
+  const options: RedisOptions = {
+    connectTimeout: opts.connectTimeoutMs ?? 5000,
+    connectionName: opts.name,
+    lazyConnect: producer,
+    // A process keeps commands queued across a reconnect (the poller's acknowledgements must land);
+    // a producer gives up after a few attempts so a Lambda is not held until its timeout.
+    maxRetriesPerRequest: producer ? 2 : null,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    enableAutoPipelining: false,
+  };
+  if (parsed.protocol === 'rediss:') options.tls = { servername: parsed.hostname };
+  return new Redis(url, options);
+}
+
+/**
+ * Resolves once the client can run commands; rejects with a message naming the server otherwise.
+ */
+export async function ready(redis: Redis, url: string, timeoutMs = 5000): Promise<void> {
+  if (redis.status === 'ready') return;
+  if (redis.status === 'wait') redis.connect().catch(() => undefined);
+  let lastError: Error | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error): void => {
+      lastError = e;
+    };
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      redis.off('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = (): void => done();
+    const onEnd = (): void =>
+      done(new RedisUnavailableError(`Redis at ${describeUrl(url)} closed the connection${lastError ? `: ${lastError.message}` : ''}`));
+    const timer = setTimeout(
+      () =>
+        done(
+          new RedisUnavailableError(
+            `Redis at ${describeUrl(url)} is unreachable after ${timeoutMs} ms${lastError ? `: ${lastError.message}` : ''}; check REDIS_URL, the security group and TLS (rediss://)`,
+          ),
+        ),
+      timeoutMs,
+    );
+    redis.on('ready', onReady);
+    redis.on('error', onError);
+    redis.once('end', onEnd);
+  });
+}
