@@ -1,0 +1,182 @@
+/**
+ * What a job handler author imports (`sidekiq-lambda/handler`).
+ *
+ * Tasks:
+ * 1. `jobHandler(fn, options)` turns a function of `(args, job)` into a real Lambda handler that
+ *    reads the poller's event (lib/protocol/event.ts) and answers one result per job, in order.
+ * 2. Run each job of a batch through the middleware chain and `fn`, one after another unless
+ *    `concurrency` says otherwise; one job's failure never touches another's outcome.
+ * 3. Map the outcome to Sidekiq: returning is `ok`; throwing is `failed` with `error_class`,
+ *    `error_message` and the backtrace; a directive (`discard`, `kill`, `retryIn`) or the
+ *    `retryIn` option — Sidekiq's `sidekiq_retry_in` — sets the action.
+ * 4. Log one JSON line per job outcome (`done` / `fail`) stamped with jid, class and queue.
+ *
+ * An invalid event is the only thing that makes the Lambda function itself fail (the poller then
+ * fails every job of the invocation with that error).
+ */
+import type { Context } from 'aws-lambda';
+import type { Client } from './client.js';
+import { EVENT_VERSION, checkEvent, type EventJob, type InvocationEvent, type InvocationResponse, type JobResult } from './protocol/event.js';
+import { buildContext, parsePayload, type JobContext } from './handler/context.js';
+import { JobDirective, RetryJobIn, checkDelay, toJobError } from './handler/errors.js';
+import { runChain, type Middleware } from './handler/middleware.js';
+
+export type { JobContext, ActiveJobInfo } from './handler/context.js';
+export { MalformedJobError } from './handler/context.js';
+export { DiscardJob, JobDirective, KillJob, RetryJobIn, discard, kill, retryIn, toJobError, MAX_ERROR_MESSAGE } from './handler/errors.js';
+export { use, type Middleware, type MiddlewareHooks, type AroundMiddleware } from './handler/middleware.js';
+export { createLogger, type Logger, type LogLevel, type LogSink } from './handler/logger.js';
+export type { InvocationEvent, InvocationResponse, JobResult, JobError, FailureAction } from './protocol/event.js';
+
+/** What a `retryIn` option may answer, as `sidekiq_retry_in`: seconds, `discard`, `kill`, or the default. */
+export type RetryDecision = number | 'discard' | 'kill' | undefined | void;
+
+export interface JobHandlerOptions {
+  /**
+   * Sidekiq's `sidekiq_retry_in`: called when the job throws anything but a directive, with the
+   * retry count this failure will have (0 for the first failure), the error and the job.
+   * A number of seconds, `'discard'` or `'kill'` decides; `undefined` (or a throw) means Sidekiq's
+   * default `count⁴ + 15` s.
+   * @defaultValue none — Sidekiq's default backoff
+   */
+  retryIn?: (count: number, error: unknown, job: JobContext) => RetryDecision;
+  /** Middleware for this handler only, run inside the global chain of {@link use}. @defaultValue [] */
+  middleware?: readonly Middleware[];
+  /** How many jobs of a batch run at once. @defaultValue 1 — one after another, in order */
+  concurrency?: number;
+  /** The client `job.client` returns. @defaultValue `getClient()` — from `REDIS_URL` */
+  client?: () => Client;
+}
+
+/** The function a handler author writes. Return to succeed; throw to fail. */
+export type JobFunction<A extends unknown[]> = (args: A, job: JobContext) => Promise<void> | void;
+
+/** A Lambda handler that speaks the poller's event contract. */
+export type SidekiqLambdaHandler = (event: InvocationEvent, context: Context) => Promise<InvocationResponse>;
+
+/** The event is not one this handler understands; the invocation fails as a whole. */
+export class InvalidEventError extends Error {
+  override name = 'SidekiqLambda::InvalidEvent';
+}
+
+/**
+ * Wraps a job function as a Lambda handler. `args` are typed by `A` but not checked at runtime:
+ * validate them when Ruby may send something else.
+ *
+ * Integers beyond ±(2^53−1) in the arguments arrive as `BigInt`, exactly as Rails sent them; all
+ * other numbers are `number`. ActiveJob jobs arrive unwrapped, with their arguments decoded.
+ *
+ * @example
+ * export const handler = jobHandler<[id: number, url: string]>(async ([id, url], job) => {
+ *   job.logger.info('tracking', { id, url });
+ *   if (!url.startsWith('http')) throw kill(new TypeError(`not a URL: ${url}`));
+ *   await track(id, url);
+ * });
+ */
+export function jobHandler<A extends unknown[] = unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions = {}): SidekiqLambdaHandler {
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`jobHandler: concurrency must be a positive integer, got ${concurrency}`);
+  if (typeof fn !== 'function') throw new TypeError('jobHandler: pass the job function, (args, job) => …');
+  return async (event, context) => {
+    const why = checkEvent(event);
+    if (why) {
+      throw new InvalidEventError(`sidekiq-lambda: invalid event: ${why}. A jobHandler function expects {"sidekiqLambda":${EVENT_VERSION},"jobs":[{"payload":"<job JSON>","queue":"…"}]}, as the poller sends.`);
+    }
+    const lambda = context ?? noContext();
+    const results = await mapBounded(event.jobs, concurrency, (j) => runOne(fn, options, j, lambda));
+    return { sidekiqLambda: EVENT_VERSION, results };
+  };
+}
+
+async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions, ej: EventJob, lambda: Context): Promise<JobResult> {
+  let job: JobContext;
+  try {
+    const parsed = parsePayload(ej.payload);
+    job = buildContext(parsed, ej.payload, ej.queue || parsed.job.queue || 'default', lambda, options.client);
+  } catch (e) {
+    // A payload that can never run: straight to the dead set, as Sidekiq does with unparseable jobs.
+    return { jid: guessJid(ej.payload), status: 'failed', error: toJobError(e), action: 'kill' };
+  }
+  const started = performance.now();
+  try {
+    await runChain(job, options.middleware ?? [], async () => {
+      await fn(job.args as A, job);
+    });
+    job.logger.info('done', { durationMs: Math.round(performance.now() - started) });
+    return { jid: job.jid, status: 'ok' };
+  } catch (e) {
+    const result = failure(e, job, options.retryIn);
+    job.logger.warn('fail', {
+      durationMs: Math.round(performance.now() - started),
+      error_class: result.error.class,
+      error_message: result.error.message,
+      ...(result.action ? { action: result.action } : {}),
+      ...(result.retryInSeconds !== undefined ? { retryInSeconds: result.retryInSeconds } : {}),
+    });
+    return result;
+  }
+}
+
+type Failed = Extract<JobResult, { status: 'failed' }>;
+
+/** The failed result for a thrown value: a directive decides, else the `retryIn` option, else the default. */
+export function failure(thrown: unknown, job: JobContext, decide?: JobHandlerOptions['retryIn']): Failed {
+  const error = toJobError(thrown);
+  if (thrown instanceof RetryJobIn) return { jid: job.jid, status: 'failed', error, action: 'retry', retryInSeconds: thrown.seconds };
+  if (thrown instanceof JobDirective) return { jid: job.jid, status: 'failed', error, action: thrown.action };
+  if (!decide) return { jid: job.jid, status: 'failed', error };
+  const count = job.retryCount === undefined ? 0 : job.retryCount + 1;
+  try {
+    const d = decide(count, thrown, job);
+    if (d === 'discard' || d === 'kill') return { jid: job.jid, status: 'failed', error, action: d };
+    if (d !== undefined) return { jid: job.jid, status: 'failed', error, action: 'retry', retryInSeconds: checkDelay(d) };
+  } catch (e) {
+    // Sidekiq: an exception in sidekiq_retry_in means the default delay.
+    job.logger.error('retryIn option threw; using the default delay', { error: toJobError(e).message });
+  }
+  return { jid: job.jid, status: 'failed', error };
+}
+
+function guessJid(raw: string): string {
+  try {
+    const v = JSON.parse(raw) as { jid?: unknown };
+    return typeof v?.jid === 'string' ? v.jid : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Maps in order with at most `limit` calls in flight. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** For a handler called by hand without a Lambda context. */
+function noContext(): Context {
+  const fail = (): never => {
+    throw new Error('not available outside Lambda');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
+    memoryLimitInMB: '0',
+    awsRequestId: 'local',
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Number.MAX_SAFE_INTEGER,
+    done: fail,
+    fail,
+    succeed: fail,
+  };
+}

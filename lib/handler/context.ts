@@ -1,0 +1,147 @@
+/**
+ * What a job handler receives about its job.
+ *
+ * Tasks:
+ * 1. Read one payload from the event: validate it (`readJob`), parse it losslessly (integers past
+ *    2^53 become BigInt), and unwrap an ActiveJob envelope into its class and decoded arguments.
+ * 2. Build the {@link JobContext}: ids, class, queue, retry count, times, the raw and parsed
+ *    payload, a logger stamped with jid/class/queue, the remaining time, and a producer client that
+ *    connects only when first used.
+ */
+import type { Context } from 'aws-lambda';
+import { getClient, type Client } from '../client.js';
+import { isActiveJobWrapper, unwrapActiveJob } from '../protocol/activejob.js';
+import { parseLossless } from '../protocol/json.js';
+import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
+import { readTimestamp } from '../protocol/time.js';
+import { createLogger, type LogSink, type Logger } from './logger.js';
+
+/** The ActiveJob side of a wrapped job (sidekiq-protocol.md §8.2). */
+export interface ActiveJobInfo {
+  /** `job_class`, e.g. `TrackUserJob`. */
+  readonly jobClass: string;
+  /** The serialized ActiveJob hash, `args[0]` (with `job_id`, `executions`, `locale`, …). */
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Everything a handler knows about the job it runs.
+ *
+ * Numbers in `args` and `job` are exact: an integer beyond ±(2^53−1) arrives as a `BigInt`
+ * (`12345678901234567890n`), never rounded; every other number is a `number`.
+ */
+export interface JobContext {
+  /** Sidekiq's job id (24 hex characters). */
+  readonly jid: string;
+  /** The class this job runs as: the ActiveJob class for a wrapped job, else the payload's `class`. */
+  readonly class: string;
+  /** The payload's `class` as Sidekiq wrote it (the wrapper, for an ActiveJob). */
+  readonly sidekiqClass: string;
+  /** Set for an ActiveJob-wrapped job. */
+  readonly activeJob: ActiveJobInfo | undefined;
+  /** The queue the job was fetched from. */
+  readonly queue: string;
+  /** The arguments as Rails sent them (ActiveJob arguments decoded). */
+  readonly args: readonly unknown[];
+  /** Sidekiq's `retry_count`: undefined on the first run, 0 on the first retry, then 1, 2, … */
+  readonly retryCount: number | undefined;
+  /** When the job was first pushed (`created_at`). */
+  readonly createdAt: Date | undefined;
+  /** When it was last pushed to its queue (`enqueued_at`). */
+  readonly enqueuedAt: Date | undefined;
+  /** The job JSON exactly as Redis held it. */
+  readonly payload: string;
+  /** The payload parsed losslessly (unknown keys included). */
+  readonly job: JobPayload;
+  /** JSON-lines logger stamped with `jid`, `class` and `queue`. */
+  readonly logger: Logger;
+  /** The Lambda context of this invocation. */
+  readonly lambda: Context;
+  /** Milliseconds before Lambda stops this invocation (shared by every job of a batch). */
+  remainingTimeMs(): number;
+  /** A producer client on `REDIS_URL` for enqueueing back to Ruby; connects on first use only. */
+  readonly client: Client;
+}
+
+/** A payload that cannot be run; the job fails with this error class. */
+export class MalformedJobError extends Error {
+  override name = 'SidekiqLambda::MalformedJob';
+}
+
+/** What {@link parsePayload} reads from a payload. */
+export interface ParsedPayload {
+  readonly job: JobPayload;
+  readonly cls: string;
+  readonly args: readonly unknown[];
+  readonly activeJob: ActiveJobInfo | undefined;
+}
+
+/**
+ * Reads a payload losslessly and unwraps ActiveJob. Throws {@link MalformedJobError} with the reason.
+ *
+ * @example
+ * parsePayload('{"class":"HardJob","args":[12345678901234567890],"jid":"…"}').args // [12345678901234567890n]
+ */
+export function parsePayload(raw: string): ParsedPayload {
+  const read = readJob(raw);
+  if (isMalformed(read)) throw new MalformedJobError(read.reason);
+  const job = parseLossless(raw) as JobPayload;
+  if (!isActiveJobWrapper(job.class)) return { job, cls: job.class, args: job.args, activeJob: undefined };
+  const aj = unwrapActiveJob(job);
+  if (!aj) throw new MalformedJobError(`${job.class}: args[0] is not a serialized ActiveJob hash with job_class and arguments`);
+  return {
+    job,
+    cls: aj.jobClass,
+    args: aj.arguments as unknown[],
+    activeJob: { jobClass: aj.jobClass, data: aj.data as Record<string, unknown> },
+  };
+}
+
+/**
+ * Hooks `runJob` (lib/testing.ts) hangs on the Lambda context under this symbol: the context is
+ * never serialised, so nothing crosses into a real invocation.
+ */
+export const TEST_HOOKS = Symbol.for('sidekiq-lambda.testing');
+
+export interface TestHooks {
+  readonly client?: Client;
+  readonly sink?: LogSink;
+}
+
+export function testHooks(lambda: Context): TestHooks {
+  return ((lambda as unknown as Record<symbol, TestHooks | undefined>)[TEST_HOOKS]) ?? {};
+}
+
+function toDate(value: unknown): Date | undefined {
+  const ms = readTimestamp(value);
+  return ms === undefined ? undefined : new Date(ms);
+}
+
+/** Builds the context of one job. `clientOf` is called on first use of `job.client` only. */
+export function buildContext(parsed: ParsedPayload, raw: string, queue: string, lambda: Context, clientOf?: () => Client): JobContext {
+  const { job } = parsed;
+  const hooks = testHooks(lambda);
+  const jid = typeof job.jid === 'string' ? job.jid : '';
+  const logger = createLogger({ jid, class: parsed.cls, queue }, hooks.sink);
+  let client: Client | undefined;
+  return {
+    jid,
+    class: parsed.cls,
+    sidekiqClass: job.class,
+    activeJob: parsed.activeJob,
+    queue,
+    args: parsed.args,
+    retryCount: typeof job.retry_count === 'number' ? job.retry_count : undefined,
+    createdAt: toDate(job.created_at),
+    enqueuedAt: toDate(job.enqueued_at),
+    payload: raw,
+    job,
+    logger,
+    lambda,
+    remainingTimeMs: () => lambda.getRemainingTimeInMillis(),
+    get client(): Client {
+      client ??= hooks.client ?? clientOf?.() ?? getClient();
+      return client;
+    },
+  };
+}
