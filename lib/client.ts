@@ -224,12 +224,12 @@ export class Client {
   }
 
   /** Sidekiq's `Setter#at` rule: intervals below 1e9 s are relative; not in the future means now. */
-  scheduled<T extends { at?: number | Date }>(item: T, when: number | Date): T {
+  scheduled<T extends object>(item: T, when: number | Date): Omit<T, 'at'> & { at?: number } {
     const nowMs = this.now();
     const ms = when instanceof Date ? when.getTime() : when < INTERVAL_LIMIT ? nowMs + when * 1000 : when * 1000;
     if (!Number.isFinite(ms)) throw new JobValidationError('at', 'must be a number of seconds, epoch seconds or a Date');
-    const { at: _drop, ...rest } = item;
-    return (ms <= nowMs ? rest : { ...rest, at: ms / 1000 }) as T;
+    const { at: _drop, ...rest } = item as T & { at?: unknown };
+    return ms <= nowMs ? rest : { ...rest, at: ms / 1000 };
   }
 
   /** Waits until Redis answers (bounded), with an error naming the server otherwise. */
@@ -324,7 +324,7 @@ export function defineJob<A extends unknown[]>(className: string, options: Defin
     const c = clientOf();
     if (when === undefined) return c.push(item(c, args));
     const scheduled = c.scheduled({}, when);
-    return c.push({ ...item(c, args, scheduled.at as number | undefined), at: scheduled.at });
+    return c.push({ ...item(c, args, scheduled.at), at: scheduled.at });
   };
   return {
     className,

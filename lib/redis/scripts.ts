@@ -7,24 +7,62 @@
  * To add a script: import its text, add one `SCRIPTS` entry, and type the command in the
  * `declare module 'ioredis'` block below.
  */
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
+import fetchSource from './fetch-2n.lua';
+import settleSource from './settle-2.lua';
+import recoverSource from './recover-3.lua';
+import promoteSource from './promote-3n.lua';
+import promoteLockSource from './promote-lock-1.lua';
 
 interface ScriptDef {
   /** The command name on the client: `<name>_v<version>`. */
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** Undefined for scripts whose key count varies: the caller passes it first. */
+  readonly numberOfKeys: number | undefined;
   readonly source: string;
 }
 
 /** Every script, in one list. */
-export const SCRIPTS: ScriptDef[] = [];
+export const SCRIPTS: ScriptDef[] = [
+  { name: 'sklFetch_v1', numberOfKeys: undefined, source: fetchSource },
+  { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
+  { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
+  { name: 'sklPromote_v1', numberOfKeys: undefined, source: promoteSource },
+  { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
+];
 
 const registered = new WeakSet<Redis>();
 
 /** Defines every script on a connection (idempotent). */
 export function registerScripts(redis: Redis): Redis {
   if (registered.has(redis)) return redis;
-  for (const s of SCRIPTS) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.source });
+  for (const s of SCRIPTS) {
+    redis.defineCommand(s.name, s.numberOfKeys === undefined ? { lua: s.source } : { numberOfKeys: s.numberOfKeys, lua: s.source });
+  }
   registered.add(redis);
   return redis;
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, total, …per-queue caps → [i, job, …]. */
+    sklFetch_v1(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
+    /** settle-2.lua: inflight, dest, mode, raw, payload, score, deadCutoff, deadMax → 1 | 0. */
+    sklSettle_v1(
+      inflight: string,
+      dest: string,
+      mode: 'ack' | 'retry' | 'dead' | 'requeue',
+      raw: string,
+      payload: string,
+      score: string,
+      deadCutoff: string,
+      deadMax: number,
+    ): Result<number, Context>;
+    /** recover-3.lua: processKey, inflight, queue → moved count, or -1 if the poller lives. */
+    sklRecover_v1(processKey: string, inflight: string, queue: string): Result<number, Context>;
+    /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */
+    sklPromote_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    /** promote-lock-1.lua: lock, 'renew' | 'release', token, ttlMs → 1 if held by token, else 0. */
+    sklPromoteLock_v1(lock: string, op: 'renew' | 'release', token: string, ttlMs: number): Result<number, Context>;
+  }
 }

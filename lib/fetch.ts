@@ -1,0 +1,171 @@
+/**
+ * Reliable fetch: jobs move atomically from `queue:<q>` into an in-flight list private to this
+ * poller and leave it only once their outcome is written. Sidekiq OSS's BRPOP loses in-flight
+ * jobs when a process dies; this does not.
+ *
+ * Tasks:
+ * 1. Order queues as Sidekiq does: strict (the order given) or weighted (shuffle the list in which
+ *    each queue appears `weight` times, keep first occurrences) on every fetch.
+ * 2. Fetch a batch across queues in one round trip (fetch-2n.lua), each queue with its own cap;
+ *    when every queue is empty, block on the first with BLMOVE so an idle poller wakes at once.
+ * 3. Settle an outcome (ack, retry, dead, requeue) and leave the in-flight list in one step
+ *    (settle-2.lua).
+ * 4. Recover the in-flight lists of pollers whose heartbeat expired (recover-3.lua), exactly once.
+ * 5. After a reconnect, give back jobs our in-flight lists hold that this process does not know
+ *    about (a fetch whose reply was lost with the connection).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './protocol/keys.js';
+import { score } from './protocol/time.js';
+import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
+import { registerScripts } from './redis/scripts.js';
+import type { QueueWeight } from './config.js';
+
+export interface Fetched {
+  readonly queue: string;
+  readonly raw: string;
+}
+
+/** Sidekiq's queue order for one fetch: strict when no weight > 0, else a weighted shuffle. */
+export function queueOrder(queues: readonly QueueWeight[], random: () => number = Math.random): string[] {
+  if (!queues.some((q) => q.weight > 0)) return [...new Set(queues.map((q) => q.name))];
+  const expanded: string[] = [];
+  for (const q of queues) for (let i = 0; i < Math.max(q.weight, 1); i++) expanded.push(q.name);
+  for (let i = expanded.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [expanded[i], expanded[j]] = [expanded[j]!, expanded[i]!];
+  }
+  return [...new Set(expanded)];
+}
+
+export type Outcome =
+  | { readonly mode: 'ack' }
+  | { readonly mode: 'requeue' }
+  | { readonly mode: 'retry'; readonly payload: string; readonly at: number }
+  | { readonly mode: 'dead'; readonly payload: string; readonly at: number };
+
+export class Fetcher {
+  constructor(
+    private readonly redis: Redis,
+    /** A dedicated connection for BLMOVE, which blocks. */
+    private readonly blocking: Redis,
+    private readonly keys: Keys,
+    readonly identity: string,
+  ) {
+    registerScripts(redis);
+  }
+
+  inflightKey(queue: string): string {
+    return this.keys.inflight(this.identity, queue);
+  }
+
+  /** Registers this poller and its queues, so others can recover its lists if it dies. */
+  async register(queues: readonly string[]): Promise<void> {
+    await this.redis.hset(this.keys.pollers, this.identity, JSON.stringify(queues));
+  }
+
+  async unregisterIfEmpty(queues: readonly string[]): Promise<void> {
+    const lens = await Promise.all(queues.map((q) => this.redis.llen(this.inflightKey(q))));
+    if (lens.every((n) => n === 0)) await this.redis.hdel(this.keys.pollers, this.identity);
+  }
+
+  /**
+   * Moves up to `total` jobs into flight, queue by queue in `order`, at most `caps[q]` from a queue.
+   */
+  async fetch(order: readonly string[], caps: ReadonlyMap<string, number>, total: number): Promise<Fetched[]> {
+    const eligible = order.filter((q) => (caps.get(q) ?? 0) > 0);
+    if (eligible.length === 0 || total <= 0) return [];
+    const keyArgs = eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]);
+    const reply = await this.redis.sklFetch_v1(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!));
+    const out: Fetched[] = [];
+    for (let i = 0; i < reply.length; i += 2) out.push({ queue: eligible[Number(reply[i]) - 1]!, raw: String(reply[i + 1]) });
+    return out;
+  }
+
+  /** Blocks up to `timeoutSeconds` for one job on `queue`, moving it into flight. */
+  async waitFor(queue: string, timeoutSeconds: number): Promise<Fetched | undefined> {
+    const raw = await this.blocking.blmove(this.keys.queue(queue), this.inflightKey(queue), 'RIGHT', 'LEFT', timeoutSeconds);
+    return raw === null ? undefined : { queue, raw };
+  }
+
+  /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */
+  async settle(job: Fetched, outcome: Outcome, now: number): Promise<boolean> {
+    const inflight = this.inflightKey(job.queue);
+    let r: number;
+    switch (outcome.mode) {
+      case 'ack':
+        r = await this.redis.sklSettle_v1(inflight, inflight, 'ack', job.raw, '', '', '', 0);
+        break;
+      case 'requeue':
+        r = await this.redis.sklSettle_v1(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
+        break;
+      case 'retry':
+        r = await this.redis.sklSettle_v1(inflight, this.keys.retry, 'retry', job.raw, outcome.payload, score(outcome.at), '', 0);
+        break;
+      case 'dead':
+        r = await this.redis.sklSettle_v1(
+          inflight,
+          this.keys.dead,
+          'dead',
+          job.raw,
+          outcome.payload,
+          score(outcome.at),
+          score(now - DEAD_TIMEOUT_SECONDS * 1000),
+          DEAD_MAX_JOBS,
+        );
+        break;
+    }
+    return r === 1;
+  }
+
+  /**
+   * Returns the in-flight lists of every poller whose heartbeat expired to their queues.
+   * Safe to run from every poller at once: recover-3.lua moves a list only while its owner's
+   * process key is absent, and moves all of it in one step, so each job is moved once.
+   */
+  async recoverOrphans(log: (o: object) => void): Promise<number> {
+    const pollers = await this.redis.hgetall(this.keys.pollers);
+    let total = 0;
+    for (const [identity, queuesJson] of Object.entries(pollers)) {
+      if (identity === this.identity) continue;
+      let queues: string[];
+      try {
+        queues = JSON.parse(queuesJson) as string[];
+      } catch {
+        queues = [];
+      }
+      let alive = false;
+      for (const q of queues) {
+        const n = await this.redis.sklRecover_v1(this.keys.process(identity), this.keys.inflight(identity, q), this.keys.queue(q));
+        if (n === -1) {
+          alive = true;
+          break;
+        }
+        if (n > 0) log({ level: 'warn', msg: 'recovered in-flight jobs of a dead poller', poller: identity, queue: q, jobs: n });
+        total += n;
+      }
+      if (!alive) await this.redis.hdel(this.keys.pollers, identity);
+    }
+    return total;
+  }
+
+  /**
+   * Requeues jobs in our own in-flight lists that this process is not running: the result of a
+   * fetch whose reply was lost when the connection dropped. `known` counts raw strings in memory.
+   */
+  async reconcile(queues: readonly string[], known: ReadonlyMap<string, number>): Promise<number> {
+    let requeued = 0;
+    for (const q of queues) {
+      const held = await this.redis.lrange(this.inflightKey(q), 0, -1);
+      const seen = new Map<string, number>();
+      for (const raw of held) {
+        const n = (seen.get(raw) ?? 0) + 1;
+        seen.set(raw, n);
+        if (n > (known.get(raw) ?? 0)) {
+          if (await this.settle({ queue: q, raw }, { mode: 'requeue' }, Date.now())) requeued++;
+        }
+      }
+    }
+    return requeued;
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The Lambda port: invoke a function with an event and classify the answer.
+ *
+ * Tasks:
+ * 1. Define the narrow `Invoker` port the poller depends on, and the outcomes it must tell apart:
+ *    a response, a function error, throttling (429), too large (413), a configuration error
+ *    (404/403/…), and "unknown" (network error or 5xx: the function may have run).
+ * 2. `SdkInvoker`: `@aws-sdk/client-lambda`'s `InvokeCommand`, configured for this load — keep-alive
+ *    sockets at least the in-flight cap (the default 50 silently queues the rest), SDK retries off
+ *    (the poller alone decides retries; an SDK retry after a reset can run a job twice), a request
+ *    timeout above the longest function timeout.
+ * 3. `DirectInvoker`: the same request, signed with the SDK's own credentials, region, endpoint
+ *    resolution and SigV4 signer, but sent on a keep-alive agent without the SDK's middleware
+ *    stack, which dominates the client's CPU per call. The default for the poller.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { LambdaErrorBody } from './protocol/event.js';
+
+export type InvokeResult =
+  | { readonly kind: 'response'; readonly body: unknown }
+  | { readonly kind: 'function-error'; readonly body: LambdaErrorBody }
+  | { readonly kind: 'throttled'; readonly message: string }
+  | { readonly kind: 'too-large'; readonly message: string }
+  | { readonly kind: 'config'; readonly errorType: string; readonly message: string }
+  | { readonly kind: 'unknown'; readonly errorType: string; readonly message: string };
+
+/** The port the poller invokes through (unit tests may pass a small fake). */
+export interface Invoker {
+  invoke(fn: string, event: string, timeoutSeconds: number): Promise<InvokeResult>;
+  close(): void;
+}
+
+export interface InvokerOptions {
+  /** Sockets kept alive: at least the poller's in-flight cap. */
+  readonly maxSockets: number;
+  /** The longest declared function timeout, in seconds; requests wait this plus a margin. */
+  readonly maxTimeoutSeconds: number;
+  /** A local endpoint (dev, tests), e.g. http://127.0.0.1:9001. @defaultValue AWS */
+  readonly endpoint?: string;
+  readonly region?: string;
+}
+
+/** Margin above the function's timeout before the poller gives up on an Invoke. */
+const TIMEOUT_MARGIN_MS = 15_000;
+
+/** Lambda's answers that mean the deploy is wrong, not the job: retried, logged loudly. */
+const CONFIG_ERRORS = new Set([
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'AccessDeniedException',
+  'InvalidParameterValueException',
+  'ResourceConflictException',
+  'ResourceNotReadyException',
+  'KMSAccessDeniedException',
+  'KMSDisabledException',
+  'KMSNotFoundException',
+  'InvalidRuntimeException',
+  'InvalidSubnetIDException',
+  'InvalidSecurityGroupIDException',
+  'ENILimitReachedException',
+  'SubnetIPAddressLimitReachedException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+]);
+
+/** Classifies a failed HTTP answer from the Invoke API by status and error type. */
+export function classifyError(status: number | undefined, errorType: string, message: string): InvokeResult {
+  if (status === 429 || errorType === 'TooManyRequestsException') return { kind: 'throttled', message };
+  if (status === 413 || errorType === 'RequestTooLargeException' || errorType === 'RequestEntityTooLargeException') {
+    return { kind: 'too-large', message };
+  }
+  if (CONFIG_ERRORS.has(errorType) || (status !== undefined && status >= 400 && status < 500)) return { kind: 'config', errorType, message };
+  return { kind: 'unknown', errorType, message };
+}
+
+function lambdaClient(opts: InvokerOptions, requestHandler?: NodeHttpHandler): LambdaClient {
+  const config: LambdaClientConfig = {
+    maxAttempts: 1,
+    region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (opts.endpoint ? 'us-east-1' : undefined),
+  };
+  if (requestHandler) config.requestHandler = requestHandler;
+  if (opts.endpoint) {
+    config.endpoint = opts.endpoint;
+    // A local endpoint needs no real credentials; the SDK still signs.
+    if (!process.env.AWS_ACCESS_KEY_ID) config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  }
+  return new LambdaClient(config);
+}
+
+function parseBody(text: string): unknown {
+  if (text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** `InvokeCommand` through the full SDK. */
+export class SdkInvoker implements Invoker {
+  readonly client: LambdaClient;
+  private readonly decoder = new TextDecoder();
+
+  constructor(opts: InvokerOptions) {
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets };
+    this.client = lambdaClient(
+      opts,
+      new NodeHttpHandler({
+        httpAgent: new http.Agent(agentOpts),
+        httpsAgent: new https.Agent(agentOpts),
+        requestTimeout: opts.maxTimeoutSeconds * 1000 + TIMEOUT_MARGIN_MS,
+        connectionTimeout: 5000,
+      }),
+    );
+  }
+
+  async invoke(fn: string, event: string, _timeoutSeconds: number): Promise<InvokeResult> {
+    try {
+      const out = await this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: Buffer.from(event) }));
+      const body = parseBody(out.Payload ? this.decoder.decode(out.Payload) : '');
+      if (out.FunctionError) return { kind: 'function-error', body: (body ?? {}) as LambdaErrorBody };
+      return { kind: 'response', body };
+    } catch (e) {
+      const err = e as Error & { $metadata?: { httpStatusCode?: number } };
+      return classifyError(err.$metadata?.httpStatusCode, err.name, err.message);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+/** The same Invoke, signed by the SDK's signer, sent on a keep-alive agent. */
+export class DirectInvoker implements Invoker {
+  readonly client: LambdaClient;
+  private readonly agent: http.Agent;
+  private target?: Promise<{ url: URL; signer: SignatureV4 }>;
+  private readonly requestTimeoutMs: number;
+
+  constructor(opts: InvokerOptions) {
+    this.client = lambdaClient(opts);
+    const secure = !opts.endpoint || opts.endpoint.startsWith('https:');
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets, scheduling: 'lifo' as const };
+    this.agent = secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+    this.requestTimeoutMs = opts.maxTimeoutSeconds * 1000 + TIMEOUT_MARGIN_MS;
+  }
+
+  /** Region, endpoint and signer, from the SDK's own configuration, once. */
+  private resolve(): Promise<{ url: URL; signer: SignatureV4 }> {
+    this.target ??= (async () => {
+      const c = this.client.config;
+      const region = await c.region();
+      let url: URL;
+      if (c.isCustomEndpoint && c.endpoint) {
+        const ep = await c.endpoint();
+        url = new URL(`${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}${ep.path ?? ''}`);
+      } else {
+        url = new URL(c.endpointProvider({ Region: region, UseFIPS: await c.useFipsEndpoint(), UseDualStack: await c.useDualstackEndpoint() }).url.href);
+      }
+      const signer = new SignatureV4({ credentials: c.credentials, region, service: 'lambda', sha256: c.sha256, uriEscapePath: true });
+      return { url, signer };
+    })();
+    return this.target;
+  }
+
+  async invoke(fn: string, event: string, _timeoutSeconds: number): Promise<InvokeResult> {
+    let signed;
+    const { url, signer } = await this.resolve();
+    const path = `${url.pathname.replace(/\/$/, '')}/2015-03-31/functions/${encodeURIComponent(fn)}/invocations`;
+    const body = Buffer.from(event);
+    try {
+      signed = await signer.sign({
+        method: 'POST',
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port ? Number(url.port) : undefined,
+        path,
+        query: {},
+        headers: {
+          host: url.host,
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+          'x-amz-invocation-type': 'RequestResponse',
+        },
+        body,
+      });
+    } catch (e) {
+      return { kind: 'config', errorType: 'CredentialsError', message: (e as Error).message };
+    }
+    return new Promise<InvokeResult>((resolve) => {
+      const req = (url.protocol === 'https:' ? https : http).request(
+        { agent: this.agent, host: url.hostname, port: url.port || undefined, method: 'POST', path, headers: signed.headers, timeout: this.requestTimeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => resolve({ kind: 'unknown', errorType: e.name, message: e.message }));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status === 200) {
+              const parsed = parseBody(text);
+              if (res.headers['x-amz-function-error']) resolve({ kind: 'function-error', body: (parsed ?? {}) as LambdaErrorBody });
+              else resolve({ kind: 'response', body: parsed });
+              return;
+            }
+            const parsed = parseBody(text) as { message?: string; Message?: string; __type?: string } | null;
+            const typeHeader = String(res.headers['x-amzn-errortype'] ?? parsed?.__type ?? `Http${status}`).split(':')[0]!;
+            const message = (parsed && (parsed.message ?? parsed.Message)) || `HTTP ${status}`;
+            resolve(classifyError(status, typeHeader, String(message)));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from Lambda within ${this.requestTimeoutMs} ms`), { name: 'TimeoutError' })));
+      req.on('error', (e) => resolve({ kind: 'unknown', errorType: e.name === 'Error' ? 'NetworkError' : e.name, message: e.message }));
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+    this.client.destroy();
+  }
+}

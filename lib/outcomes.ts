@@ -1,0 +1,102 @@
+/**
+ * From an Invoke's answer to each job's outcome, with Sidekiq's semantics (issue 4, "Outcomes").
+ * Pure: the poller applies what this decides.
+ *
+ * Tasks:
+ * 1. Map each `InvokeResult` kind to per-job results: the function's own results, Lambda's
+ *    function error (every job of the invocation failed with it), throttling (requeue, untouched),
+ *    too large (dead at once: a retry cannot help), configuration and unknown errors (the retry path).
+ * 2. Turn a failed result into Sidekiq's retry / dead / discard with the failed payload written.
+ */
+import type { JobPayload } from './protocol/job.js';
+import type { EpochMs, SidekiqVersion } from './protocol/time.js';
+import { functionErrorResults, readResponse, type JobError, type JobResult } from './protocol/event.js';
+import { decide, failedPayload, type RandomInt, type RetryDecision } from './retry.js';
+import type { InvokeResult } from './invoker.js';
+
+/** A fetched, parsed job on its way through the poller. */
+export interface RunningJob {
+  readonly raw: string;
+  readonly queue: string;
+  readonly job: JobPayload;
+}
+
+/** What to write for one job. */
+export type Plan =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'requeue'; readonly why: 'throttled' }
+  | { readonly kind: 'failed'; readonly error: JobError; readonly decision: RetryDecision; readonly payload: string };
+
+/** Lambda's synchronous request payload limit. */
+export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
+
+/** Error classes the poller itself assigns (Sidekiq's `error_class`). */
+export const POLLER_ERRORS = {
+  noRoute: 'SidekiqLambda::NoFunctionDeclared',
+  tooLarge: 'SidekiqLambda::PayloadTooLarge',
+  timedOut: 'Sandbox.Timedout',
+} as const;
+
+export interface PlanContext {
+  readonly now: EpochMs;
+  readonly version: SidekiqVersion;
+  readonly random?: RandomInt;
+}
+
+/** Plans a failure: Sidekiq's retry decision and the payload to write. */
+export function planFailure(j: RunningJob, error: JobError, ctx: PlanContext, directive: Pick<Extract<JobResult, { status: 'failed' }>, 'action' | 'retryInSeconds'> = {}): Plan {
+  const failure = { job: j.job, queue: j.queue, error, now: ctx.now, version: ctx.version, random: ctx.random, action: directive.action, retryInSeconds: directive.retryInSeconds };
+  return { kind: 'failed', error, decision: decide(failure), payload: failedPayload(j.raw, failure) };
+}
+
+/** Lambda reports a timeout without an errorType; name it so `error_class` says what happened. */
+function normaliseFunctionError(result: JobResult): JobResult {
+  if (result.status === 'failed' && result.error.class === 'Lambda::FunctionError' && /Task timed out after/.test(result.error.message)) {
+    return { ...result, error: { ...result.error, class: POLLER_ERRORS.timedOut } };
+  }
+  return result;
+}
+
+/** Per-job plans for one invocation's answer (same order as `jobs`). */
+export function planInvocation(result: InvokeResult, jobs: readonly RunningJob[], eventBytes: number, ctx: PlanContext): Plan[] {
+  const jids = jobs.map((j) => j.job.jid);
+  const fromResults = (results: readonly JobResult[]): Plan[] =>
+    results.map((r, i) => (r.status === 'ok' ? { kind: 'ok' } : planFailure(jobs[i]!, r.error, ctx, r)));
+  const all = (error: JobError): Plan[] => jobs.map((j) => planFailure(j, error, ctx));
+  switch (result.kind) {
+    case 'response':
+      return fromResults(readResponse(result.body, jids));
+    case 'function-error':
+      return fromResults(functionErrorResults(result.body, jids).map(normaliseFunctionError));
+    case 'throttled':
+      return jobs.map(() => ({ kind: 'requeue', why: 'throttled' }));
+    case 'too-large':
+      return jobs.map((j) =>
+        planFailure(
+          j,
+          {
+            class: POLLER_ERRORS.tooLarge,
+            message: `the Invoke payload is ${eventBytes} bytes and Lambda accepts at most ${MAX_INVOKE_BYTES} for a synchronous invocation (${result.message}); a retry cannot help — pass a reference (an id or an S3 key) instead of the data`,
+            backtrace: [],
+          },
+          ctx,
+          { action: 'kill' },
+        ),
+      );
+    case 'config':
+      return all({ class: result.errorType, message: `Lambda refused the invocation: ${result.message} (a deploy or permission problem; the job retries, so fixing the deploy heals it)`, backtrace: [] });
+    case 'unknown':
+      return all({ class: result.errorType, message: `no answer from Lambda: ${result.message} (the function may or may not have run; the job retries: at-least-once)`, backtrace: [] });
+  }
+}
+
+/** The failure of a job whose class no declared function handles. */
+export function noRouteError(cls: string, queue: string): JobError {
+  return {
+    class: POLLER_ERRORS.noRoute,
+    message:
+      `no Lambda function is declared for job class ${cls} (fetched from queue ${queue}): add { class: '${cls}', queue: '${queue}', entry: '…' } ` +
+      `to defineJobs() in sidekiq-lambda.config.ts and deploy, or give the queue back to Ruby — a queue belongs either to Ruby or to the poller, never both`,
+    backtrace: [],
+  };
+}

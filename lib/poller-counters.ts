@@ -1,0 +1,48 @@
+/**
+ * The poller's own counters for `/stats` and CloudWatch: processed, failed and throttled per class,
+ * jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics.
+ */
+export interface ClassCounts {
+  processed: number;
+  failed: number;
+  throttled: number;
+}
+
+export class PollerCounters {
+  private readonly total = new Map<string, ClassCounts>();
+  private pending = new Map<string, ClassCounts>();
+  fetchedTotal = 0;
+
+  private bump(cls: string, field: keyof ClassCounts, n: number): void {
+    for (const m of [this.total, this.pending]) {
+      let c = m.get(cls);
+      if (!c) m.set(cls, (c = { processed: 0, failed: 0, throttled: 0 }));
+      c[field] += n;
+    }
+  }
+
+  processed(cls: string, n = 1): void {
+    this.bump(cls, 'processed', n);
+  }
+  failed(cls: string, n = 1): void {
+    this.bump(cls, 'failed', n);
+  }
+  throttled(cls: string, n = 1): void {
+    this.bump(cls, 'throttled', n);
+  }
+  fetched(n: number): void {
+    this.fetchedTotal += n;
+  }
+
+  /** Totals per class since start. */
+  snapshot(): Record<string, ClassCounts> {
+    return Object.fromEntries([...this.total].map(([k, v]) => [k, { ...v }]));
+  }
+
+  /** Counts per class since the previous drain. */
+  drain(): Map<string, ClassCounts> {
+    const out = this.pending;
+    this.pending = new Map();
+    return out;
+  }
+}

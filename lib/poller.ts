@@ -1,0 +1,391 @@
+/**
+ * The poller: fetch → invoke → acknowledge | retry | dead | requeue. The long-running process ECS runs.
+ *
+ * Tasks:
+ * 1. Fetch only what it can run: a global in-flight cap and a per-class cap (lowered while Lambda
+ *    throttles); a queue is fetched only while every class declared on it has room.
+ * 2. Route each job by class — the ActiveJob `wrapped` class first — to its function, in batches
+ *    of up to the class's `batchSize`; invoke; write each job's outcome with Sidekiq's semantics.
+ * 3. Never lose a job: jobs sit in this poller's in-flight lists until their outcome is written;
+ *    malformed payloads go to the dead set as they are; errors never stop the loop.
+ * 4. Show up in the Sidekiq Web UI (heartbeat, work hash, stats) and obey Quiet and Stop from it.
+ * 5. Recover the in-flight jobs of dead pollers on start and periodically; after a Redis reconnect,
+ *    requeue what a lost fetch reply left in our own lists.
+ * 6. Stop gracefully: stop fetching, wait for in-flight jobs up to the deadline, then leave the
+ *    rest in flight for recovery (at-least-once).
+ */
+import type { Redis } from 'ioredis';
+import { Fetcher, queueOrder, type Fetched, type Outcome } from './fetch.js';
+import { ClassLimiter } from './concurrency.js';
+import { readJob, displayClass, isMalformed } from './protocol/job.js';
+import { makeEvent } from './protocol/event.js';
+import { keys as makeKeys, type Keys } from './protocol/keys.js';
+import { DEFAULT_SIDEKIQ_VERSION, type SidekiqVersion } from './protocol/time.js';
+import { planFailure, planInvocation, noRouteError, type Plan, type RunningJob } from './outcomes.js';
+import type { Invoker } from './invoker.js';
+import type { Route } from './jobs.js';
+import type { QueueWeight } from './config.js';
+import type { Logger } from './log.js';
+import { Heartbeat, makeIdentity, type WorkEntry } from './heartbeat.js';
+import { Stats } from './stats.js';
+import { PollerCounters } from './poller-counters.js';
+
+export interface PollerOptions {
+  readonly redis: Redis;
+  /** A second connection for blocking fetches. */
+  readonly blocking: Redis;
+  readonly routes: readonly Route[];
+  readonly queues: readonly QueueWeight[];
+  readonly invoker: Invoker;
+  readonly log: Logger;
+  /** @defaultValue 100 */
+  readonly maxInFlight?: number;
+  /** @defaultValue 25 */
+  readonly shutdownTimeoutSeconds?: number;
+  readonly namespace?: string;
+  /** @defaultValue 7 */
+  readonly sidekiqVersion?: SidekiqVersion;
+  readonly identity?: string;
+  readonly tag?: string;
+  /** Log job arguments (debug only: they hold customer data). @defaultValue false */
+  readonly logArgs?: boolean;
+  /** @defaultValue 5000 */
+  readonly heartbeatIntervalMs?: number;
+  /** @defaultValue 60 — seconds a process entry outlives its last heartbeat (Sidekiq's TTL). */
+  readonly processTtlSeconds?: number;
+  /** @defaultValue 15000 */
+  readonly recoveryIntervalMs?: number;
+  readonly version?: string;
+}
+
+/** A wake-up signal for the fetch loop: resolves on `notify()` or after a timeout. */
+class Wake {
+  private resolve?: () => void;
+  wait(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(() => done(), ms);
+      const done = (): void => {
+        clearTimeout(t);
+        this.resolve = undefined;
+        r();
+      };
+      this.resolve = done;
+    });
+  }
+  notify(): void {
+    this.resolve?.();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Poller {
+  readonly identity: string;
+  readonly keys: Keys;
+  readonly counters = new PollerCounters();
+  private readonly fetcher: Fetcher;
+  private readonly version: SidekiqVersion;
+  private readonly routes = new Map<string, Route>();
+  private readonly limiters = new Map<string, ClassLimiter>();
+  private readonly queueClasses = new Map<string, string[]>();
+  private readonly queueNames: string[];
+  private readonly maxInFlight: number;
+  private readonly stats = new Stats();
+  private readonly heartbeat: Heartbeat;
+  private readonly work = new Map<string, WorkEntry>();
+  /** Raw payloads in flight (a multiset), for reconciling our lists after a reconnect. */
+  private readonly known = new Map<string, number>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly wake = new Wake();
+  private inFlight = 0;
+  private tid = 0;
+  private quiet = false;
+  private stopping = false;
+  private needsReconcile = false;
+  private loopDone?: Promise<void>;
+  private recoveryTimer?: NodeJS.Timeout;
+  private stopped?: Promise<void>;
+  /** Resolves when the poller has stopped (after `stop()`, SIGTERM or a Stop from the Web UI). */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly opts: PollerOptions) {
+    this.identity = opts.identity ?? makeIdentity();
+    this.keys = makeKeys(opts.namespace);
+    this.version = opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION;
+    this.maxInFlight = opts.maxInFlight ?? 100;
+    for (const r of opts.routes) {
+      this.routes.set(r.class, r);
+      this.limiters.set(r.class, new ClassLimiter(r.concurrency));
+      const list = this.queueClasses.get(r.queue) ?? [];
+      list.push(r.class);
+      this.queueClasses.set(r.queue, list);
+    }
+    this.queueNames = [...new Set(opts.queues.map((q) => q.name))];
+    this.fetcher = new Fetcher(opts.redis, opts.blocking, this.keys, this.identity);
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.heartbeat = new Heartbeat({
+      redis: opts.redis,
+      keys: this.keys,
+      identity: this.identity,
+      tag: opts.tag ?? '',
+      labels: ['sidekiq-lambda'],
+      concurrency: this.maxInFlight,
+      queues: [...opts.queues],
+      version: opts.version ?? 'sidekiq-lambda',
+      source: { busy: () => this.inFlight, work: () => this.work.values(), quiet: () => this.quiet || this.stopping },
+      stats: this.stats,
+      intervalMs: opts.heartbeatIntervalMs,
+      ttlSeconds: opts.processTtlSeconds,
+      onSignal: (sig) => {
+        if (sig === 'TSTP') this.setQuiet();
+        else if (sig === 'TERM') void this.stop();
+      },
+      log: (o) => opts.log({ level: 'info', msg: 'heartbeat', ...o }),
+    });
+    opts.redis.on('ready', () => {
+      this.needsReconcile = true;
+      this.wake.notify();
+    });
+  }
+
+  /** Registers, recovers orphans, starts the heartbeat and the fetch loop. */
+  async start(): Promise<void> {
+    await this.fetcher.register(this.queueNames);
+    await this.heartbeat.start();
+    await this.recover();
+    this.needsReconcile = false;
+    this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
+    this.recoveryTimer.unref();
+    this.loopDone = this.loop();
+    this.opts.log({ msg: 'poller started', identity: this.identity, queues: this.queueNames, classes: [...this.routes.keys()], maxInFlight: this.maxInFlight });
+  }
+
+  /** Quiet (TSTP): stop fetching; running jobs finish. */
+  setQuiet(): void {
+    if (this.quiet) return;
+    this.quiet = true;
+    this.opts.log({ msg: 'quiet: no longer fetching', identity: this.identity });
+    this.wake.notify();
+  }
+
+  /** Graceful stop: quiet, wait for in-flight jobs up to the deadline, clear the heartbeat. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.wake.notify();
+      if (this.recoveryTimer) clearInterval(this.recoveryTimer);
+      await this.loopDone;
+      const deadline = (this.opts.shutdownTimeoutSeconds ?? 25) * 1000;
+      const all = Promise.all([...this.running]);
+      const timedOut = await Promise.race([all.then(() => false), sleep(deadline).then(() => true)]);
+      if (timedOut) {
+        this.opts.log({ level: 'warn', msg: 'shutdown deadline reached: jobs still running stay in flight and will be recovered', jobs: this.inFlight });
+      }
+      await this.heartbeat.stop();
+      if (!timedOut) await this.fetcher.unregisterIfEmpty(this.queueNames).catch(() => undefined);
+      this.opts.log({ msg: 'poller stopped', identity: this.identity });
+      this.resolveDone();
+    })();
+    return this.stopped;
+  }
+
+  /** In flight now, for /stats and the heartbeat. */
+  busy(): number {
+    return this.inFlight;
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }));
+    } catch (e) {
+      this.opts.log({ level: 'warn', msg: 'orphan recovery failed; will try again', error: (e as Error).message });
+    }
+  }
+
+  /** Jobs each queue may give now: every class on it must have room; the global cap bounds all. */
+  private capacity(): Map<string, number> {
+    const global = this.maxInFlight - this.inFlight;
+    const caps = new Map<string, number>();
+    for (const q of this.queueNames) {
+      let room = global;
+      for (const cls of this.queueClasses.get(q) ?? []) {
+        room = Math.min(room, this.limiters.get(cls)!.spare() * this.routes.get(cls)!.batchSize);
+      }
+      caps.set(q, Math.max(0, room));
+    }
+    return caps;
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopping) {
+      try {
+        if (this.needsReconcile) {
+          this.needsReconcile = false;
+          const n = await this.fetcher.reconcile(this.queueNames, this.known);
+          if (n > 0) this.opts.log({ level: 'warn', msg: 'requeued jobs left in flight by a lost fetch reply', jobs: n });
+        }
+        if (this.quiet) {
+          await this.wake.wait(1000);
+          continue;
+        }
+        const caps = this.capacity();
+        const total = this.maxInFlight - this.inFlight;
+        const order = queueOrder(this.opts.queues).filter((q) => (caps.get(q) ?? 0) > 0);
+        if (total <= 0 || order.length === 0) {
+          await this.wake.wait(1000);
+          continue;
+        }
+        let batch = await this.fetcher.fetch(order, caps, total);
+        if (batch.length === 0) {
+          const one = await this.fetcher.waitFor(order[0]!, order.length === 1 ? 1 : 0.2);
+          batch = one ? [one] : [];
+        }
+        this.counters.fetched(batch.length);
+        this.dispatch(batch);
+        backoff = 100;
+      } catch (e) {
+        this.opts.log({ level: 'error', msg: 'fetch failed; retrying', error: (e as Error).message, retryInMs: backoff });
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  /** Parses, routes and groups a fetched batch; starts one invocation per group. */
+  private dispatch(batch: readonly Fetched[]): void {
+    const groups = new Map<string, RunningJob[]>();
+    for (const f of batch) {
+      this.track(f.raw, +1);
+      const parsed = readJob(f.raw);
+      if (isMalformed(parsed)) {
+        this.spawn(this.bury(f, parsed.reason));
+        continue;
+      }
+      const j: RunningJob = { raw: f.raw, queue: f.queue, job: parsed.job };
+      const cls = this.routes.has(displayClass(parsed.job)) ? displayClass(parsed.job) : parsed.job.class;
+      const route = this.routes.get(cls);
+      if (!route) {
+        this.spawn(this.finish(undefined, [j], [planFailure(j, noRouteError(displayClass(parsed.job), f.queue), this.planContext())]));
+        continue;
+      }
+      let g = groups.get(cls);
+      if (!g) groups.set(cls, (g = []));
+      g.push(j);
+      if (g.length === route.batchSize) {
+        this.spawn(this.invoke(route, g));
+        groups.set(cls, []);
+      }
+    }
+    for (const [cls, g] of groups) if (g.length > 0) this.spawn(this.invoke(this.routes.get(cls)!, g));
+  }
+
+  private spawn(p: Promise<void>): void {
+    const tracked = p.catch((e) => this.opts.log({ level: 'error', msg: 'unexpected error settling a job', error: (e as Error).stack }));
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+  }
+
+  private track(raw: string, delta: 1 | -1): void {
+    const n = (this.known.get(raw) ?? 0) + delta;
+    if (n <= 0) this.known.delete(raw);
+    else this.known.set(raw, n);
+    this.inFlight += delta;
+    if (delta < 0) this.wake.notify();
+  }
+
+  private planContext() {
+    return { now: Date.now(), version: this.version };
+  }
+
+  private async invoke(route: Route, jobs: RunningJob[]): Promise<void> {
+    const limiter = this.limiters.get(route.class)!;
+    limiter.inFlight++;
+    const tids = jobs.map((j) => {
+      const tid = (++this.tid).toString(36);
+      this.work.set(tid, { tid, queue: j.queue, payload: j.raw, runAt: Date.now() });
+      return tid;
+    });
+    const started = Date.now();
+    try {
+      const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
+      const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
+      if (result.kind === 'too-large' && jobs.length > 1) {
+        // A batch too large together may fit alone: send each job on its own.
+        // Each job keeps its in-flight slot; the single invocations settle them.
+        for (const j of jobs) this.spawn(this.invoke(route, [j]));
+        return;
+      }
+      if (result.kind === 'throttled') {
+        limiter.onThrottle();
+        this.counters.throttled(route.class, jobs.length);
+      } else if (result.kind === 'config') {
+        this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
+      } else limiter.onSuccess();
+      await this.finish(route, jobs, planInvocation(result, jobs, Buffer.byteLength(event), this.planContext()), started);
+    } finally {
+      limiter.inFlight--;
+      for (const t of tids) this.work.delete(t);
+      this.wake.notify();
+    }
+  }
+
+  /** Writes each job's outcome, counts it, logs one line per job. */
+  private async finish(route: Route | undefined, jobs: readonly RunningJob[], plans: readonly Plan[], started = Date.now()): Promise<void> {
+    const ms = Date.now() - started;
+    await Promise.all(
+      jobs.map(async (j, i) => {
+        const plan = plans[i]!;
+        const outcome = this.toOutcome(plan);
+        try {
+          await this.fetcher.settle({ queue: j.queue, raw: j.raw }, outcome, Date.now());
+        } finally {
+          this.track(j.raw, -1);
+        }
+        const cls = route?.class ?? displayClass(j.job);
+        if (plan.kind === 'ok') {
+          this.stats.processed();
+          this.counters.processed(cls);
+        } else if (plan.kind === 'failed') {
+          this.stats.processed();
+          this.stats.failed();
+          this.counters.failed(cls);
+        }
+        this.logOutcome(j, cls, plan, ms);
+      }),
+    );
+  }
+
+  private toOutcome(plan: Plan): Outcome {
+    if (plan.kind === 'ok') return { mode: 'ack' };
+    if (plan.kind === 'requeue') return { mode: 'requeue' };
+    const d = plan.decision;
+    if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };
+    if (d.kind === 'dead') return { mode: 'dead', payload: plan.payload, at: Date.now() };
+    return { mode: 'ack' };
+  }
+
+  private logOutcome(j: RunningJob, cls: string, plan: Plan, ms: number): void {
+    const base: Record<string, unknown> = { jid: j.job.jid, class: cls, queue: j.queue, ms };
+    if (this.opts.logArgs) base.args = j.job.args;
+    if (plan.kind === 'ok') return this.opts.log({ msg: 'done', ...base });
+    if (plan.kind === 'requeue') return this.opts.log({ level: 'warn', msg: 'throttled: requeued', ...base });
+    const d = plan.decision;
+    const what = d.kind === 'retry' ? `retry ${d.count + 1} in ${d.delaySeconds}s` : d.kind === 'dead' ? `dead (${d.reason})` : `discarded (${d.reason})`;
+    this.opts.log({ level: 'warn', msg: `fail: ${what}`, ...base, error_class: plan.error.class, error_message: plan.error.message.slice(0, 500) });
+  }
+
+  /** A payload that cannot be run goes to the dead set exactly as it is. */
+  private async bury(f: Fetched, reason: string): Promise<void> {
+    try {
+      await this.fetcher.settle(f, { mode: 'dead', payload: f.raw, at: Date.now() }, Date.now());
+    } finally {
+      this.track(f.raw, -1);
+    }
+    this.stats.processed();
+    this.stats.failed();
+    this.counters.failed('(malformed)');
+    this.opts.log({ level: 'error', msg: 'malformed payload moved to the dead set', queue: f.queue, reason, bytes: f.raw.length });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Sidekiq's retry algorithm as pure functions (sidekiq-protocol.md §5.3, §5.4; Sidekiq `job_retry.rb`).
+ *
+ * Tasks:
+ * 1. Decide what a failure means: a retry at a time, the dead set, or a discard — from `retry`
+ *    (true = 25, N, false, 0), `retry_count`, `retry_for` (7.1.3+; exclusive in 8.1+), and the
+ *    handler's own request (discard / kill / retry in N seconds).
+ * 2. Compute the delay, `count⁴ + 15` or the handler's, plus the jitter of the target version.
+ * 3. Write the failed payload: `queue` (retry_queue or the popped queue), `error_message` (≤ 10,000
+ *    characters), `error_class`, `failed_at` or `retried_at`, `retry_count`, and `error_backtrace`
+ *    when `backtrace` is set — every other byte of the payload unchanged.
+ *
+ * Randomness and time are injected, so tests assert exact values.
+ */
+import { deflateSync } from 'node:zlib';
+import type { JobPayload } from './protocol/job.js';
+import { withFields } from './protocol/job.js';
+import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
+import type { FailureAction, JobError } from './protocol/event.js';
+
+/** `DEFAULT_MAX_RETRY_ATTEMPTS`: `retry: true` means this many retries. */
+export const DEFAULT_MAX_RETRIES = 25;
+/** Sidekiq cuts `error_message` to this many characters. */
+export const MAX_ERROR_MESSAGE = 10_000;
+/** Dead-set trimming: entries older than this (180 days) and beyond this many go. */
+export const DEAD_TIMEOUT_SECONDS = 15_552_000;
+export const DEAD_MAX_JOBS = 10_000;
+
+/** What becomes of a failed job. */
+export type RetryDecision =
+  | { readonly kind: 'retry'; readonly at: EpochMs; readonly count: number; readonly delaySeconds: number }
+  | { readonly kind: 'dead'; readonly count: number; readonly reason: 'exhausted' | 'killed' | 'retry_for' }
+  | { readonly kind: 'discard'; readonly reason: 'retry: false' | 'discarded' | 'dead: false' };
+
+/** `rand(n)`: an integer in [0, n). */
+export type RandomInt = (n: number) => number;
+
+export const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
+
+/** Sidekiq's default backoff: `count⁴ + 15` seconds. */
+export function defaultDelay(count: number): number {
+  return count ** 4 + 15;
+}
+
+/**
+ * The jitter Sidekiq adds to every delay: `rand(10) * (count + 1)` up to 7.x,
+ * `rand(10 * (count + 1))` from 8.0.
+ */
+export function jitter(count: number, version: SidekiqVersion, random: RandomInt): number {
+  return version >= 8 ? random(10 * (count + 1)) : random(10) * (count + 1);
+}
+
+export interface Failure {
+  /** The payload as parsed (read-only). */
+  readonly job: JobPayload;
+  /** The queue the job was fetched from. */
+  readonly queue: string;
+  readonly error: JobError;
+  readonly now: EpochMs;
+  readonly version: SidekiqVersion;
+  readonly random?: RandomInt;
+  /** The handler's request: discard, kill, or the normal path (default). */
+  readonly action?: FailureAction;
+  /** The handler's delay (Sidekiq's `sidekiq_retry_in` returning a number); positive integers only. */
+  readonly retryInSeconds?: number;
+  /** @defaultValue 25 */
+  readonly maxRetries?: number;
+}
+
+/** The `retry_count` after this failure: 0 on the first, else the stored count + 1 (it may be −1). */
+export function nextRetryCount(job: Pick<JobPayload, 'retry_count'>): number {
+  return typeof job.retry_count === 'number' ? job.retry_count + 1 : 0;
+}
+
+/**
+ * Decides the outcome of a failure, in Sidekiq's order.
+ *
+ * @example
+ * decide({ job, queue: 'default', error, now, version: 7, random: () => 0 })
+ * // first failure of retry: true → { kind: 'retry', at: now + 15 s, count: 0, delaySeconds: 15 }
+ */
+export function decide(f: Failure): RetryDecision {
+  const { job } = f;
+  if (job.retry === false) return { kind: 'discard', reason: 'retry: false' };
+  if (f.action === 'discard') return { kind: 'discard', reason: 'discarded' };
+  const count = nextRetryCount(job);
+  const toDead = (reason: 'exhausted' | 'killed' | 'retry_for'): RetryDecision =>
+    job.dead === false ? { kind: 'discard', reason: 'dead: false' } : { kind: 'dead', count, reason };
+  if (f.action === 'kill') return toDead('killed');
+
+  const max = typeof job.retry === 'number' ? job.retry : (f.maxRetries ?? DEFAULT_MAX_RETRIES);
+  const firstFailure = count === 0 ? f.now : (readTimestamp(job.failed_at) ?? f.now);
+  const retryFor = typeof job.retry_for === 'number' && f.version >= 7 ? job.retry_for : undefined;
+  const windowOver = retryFor !== undefined && firstFailure + retryFor * 1000 < f.now;
+  if (f.version >= 8 && retryFor !== undefined) {
+    if (windowOver) return toDead('retry_for');
+  } else {
+    if (count >= max) return toDead('exhausted');
+    if (windowOver) return toDead('retry_for');
+  }
+
+  const custom = f.retryInSeconds;
+  const base = custom !== undefined && Number.isInteger(custom) && custom > 0 ? custom : defaultDelay(count);
+  const delaySeconds = base + jitter(count, f.version, f.random ?? defaultRandom);
+  return { kind: 'retry', at: f.now + delaySeconds * 1000, count, delaySeconds };
+}
+
+/** Scrubs to valid UTF-16 (no lone surrogates) and cuts to 10,000 characters, as Sidekiq does. */
+export function errorMessage(message: string): string {
+  const s = (message as string & { toWellFormed(): string }).toWellFormed();
+  return s.length > MAX_ERROR_MESSAGE ? s.slice(0, MAX_ERROR_MESSAGE) : s;
+}
+
+/** `error_backtrace`: strict base64 of zlib-deflated JSON lines (readable by 6.4.1 through 8.x). */
+export function encodeBacktrace(lines: readonly string[], backtrace: boolean | number): string | undefined {
+  if (backtrace === false) return undefined;
+  const kept = backtrace === true ? lines : lines.slice(0, backtrace);
+  return deflateSync(Buffer.from(JSON.stringify(kept))).toString('base64');
+}
+
+/**
+ * The failed payload: the fields Sidekiq sets on failure, appended in Sidekiq's order, the rest of
+ * `raw` byte for byte.
+ */
+export function failedPayload(raw: string, f: Failure): string {
+  const { job } = f;
+  const first = typeof job.retry_count !== 'number';
+  const fields: Record<string, unknown> = {
+    queue: typeof job.retry_queue === 'string' && job.retry_queue !== '' ? job.retry_queue : f.queue,
+    error_message: errorMessage(f.error.message),
+    error_class: f.error.class,
+  };
+  if (first) fields.failed_at = writeTimestamp(f.now, f.version);
+  else fields.retried_at = writeTimestamp(f.now, f.version);
+  fields.retry_count = nextRetryCount(job);
+  const bt = job.backtrace === undefined ? undefined : encodeBacktrace(f.error.backtrace, job.backtrace);
+  if (bt !== undefined) fields.error_backtrace = bt;
+  return withFields(raw, fields);
+}
