@@ -3,6 +3,7 @@
  * Each command is `(argv) => Promise<exit code>`; errors it throws print as one line, exit 1.
  */
 import { enqueueCommand } from './cli/enqueue.js';
+import { pollerCommand } from './cli/poller.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -13,6 +14,7 @@ interface Entry {
 
 /** Subcommands. Each module registers itself here with a one-line summary. */
 export const COMMANDS: Record<string, Entry> = {
+  poller: { summary: 'run the poller (the ECS entry point): drain the declared queues, invoke Lambda, record outcomes', run: pollerCommand },
   enqueue: { summary: 'enqueue a Sidekiq job: --class C --args JSON [--queue q] [--in S | --at T] [--retry N|true|false]', run: enqueueCommand },
 };
 

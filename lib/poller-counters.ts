@@ -12,6 +12,9 @@ export class PollerCounters {
   private readonly total = new Map<string, ClassCounts>();
   private pending = new Map<string, ClassCounts>();
   fetchedTotal = 0;
+  /** Enqueue-to-fetch lag of the latest fetched job, ms; and a moving average. */
+  lastLagMs = 0;
+  avgLagMs = 0;
 
   private bump(cls: string, field: keyof ClassCounts, n: number): void {
     for (const m of [this.total, this.pending]) {
@@ -32,6 +35,10 @@ export class PollerCounters {
   }
   fetched(n: number): void {
     this.fetchedTotal += n;
+  }
+  lag(ms: number): void {
+    this.lastLagMs = ms;
+    this.avgLagMs = this.avgLagMs === 0 ? ms : this.avgLagMs * 0.95 + ms * 0.05;
   }
 
   /** Totals per class since start. */

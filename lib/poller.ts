@@ -20,7 +20,7 @@ import { ClassLimiter } from './concurrency.js';
 import { readJob, displayClass, isMalformed } from './protocol/job.js';
 import { makeEvent } from './protocol/event.js';
 import { keys as makeKeys, type Keys } from './protocol/keys.js';
-import { DEFAULT_SIDEKIQ_VERSION, type SidekiqVersion } from './protocol/time.js';
+import { DEFAULT_SIDEKIQ_VERSION, readTimestamp, type SidekiqVersion } from './protocol/time.js';
 import { planFailure, planInvocation, noRouteError, type Plan, type RunningJob } from './outcomes.js';
 import type { Invoker } from './invoker.js';
 import type { Route } from './jobs.js';
@@ -195,6 +195,33 @@ export class Poller {
     return this.inFlight;
   }
 
+  /** Why the poller is unhealthy, or undefined (for /healthz). */
+  problem(): string | undefined {
+    if (this.opts.redis.status !== 'ready') return `Redis connection is ${this.opts.redis.status}`;
+    if (this.stopping) return 'stopping';
+    return undefined;
+  }
+
+  /** The numbers behind /stats. */
+  snapshot(): object {
+    const counts = this.counters.snapshot();
+    return {
+      identity: this.identity,
+      quiet: this.quiet,
+      stopping: this.stopping,
+      inFlight: this.inFlight,
+      maxInFlight: this.maxInFlight,
+      fetched: this.counters.fetchedTotal,
+      fetchLagMs: { last: this.counters.lastLagMs, average: Math.round(this.counters.avgLagMs) },
+      classes: Object.fromEntries(
+        [...this.routes.keys()].map((cls) => {
+          const l = this.limiters.get(cls)!;
+          return [cls, { inFlightInvocations: l.inFlight, limit: l.limit, cap: l.cap, ...(counts[cls] ?? { processed: 0, failed: 0, throttled: 0 }) }];
+        }),
+      ),
+    };
+  }
+
   private async recover(): Promise<void> {
     try {
       await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }));
@@ -264,6 +291,8 @@ export class Poller {
         continue;
       }
       const j: RunningJob = { raw: f.raw, queue: f.queue, job: parsed.job };
+      const enqueued = readTimestamp(parsed.job.enqueued_at);
+      if (enqueued !== undefined) this.counters.lag(Date.now() - enqueued);
       const cls = this.routes.has(displayClass(parsed.job)) ? displayClass(parsed.job) : parsed.job.class;
       const route = this.routes.get(cls);
       if (!route) {

@@ -1,0 +1,101 @@
+/**
+ * `sidekiq-lambda poller`: the ECS entry point. Reads the environment (see lib/config.ts), starts
+ * the poller, its health endpoint and its metrics, and stops gracefully on SIGTERM / SIGINT.
+ */
+import { parseArgs } from 'node:util';
+import { connect } from '../redis/connection.js';
+import { pollerConfigFromEnv, ENV, type PollerConfig } from '../config.js';
+import { DirectInvoker, SdkInvoker, type Invoker } from '../invoker.js';
+import { Poller } from '../poller.js';
+import { startHealthServer, type HealthServer } from '../health.js';
+import { startMonitor } from '../monitor.js';
+import { createLogger, levelFromEnv, type Logger } from '../log.js';
+import { loadDeclarations } from '../declarations.js';
+import { routeOf } from '../jobs.js';
+
+const HELP = `Usage: sidekiq-lambda poller [--config FILE]
+
+Drains the declared jobs' queues from Redis and runs each job on its Lambda function.
+Configuration comes from the environment (the CDK construct sets it):
+  REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_AUTH_TOKEN)
+  ${ENV.jobs}            routes, written by the CDK construct (or --config FILE: a declarations file)
+  ${ENV.queues}          e.g. "track,2 diagnostics,1" (default: the declared queues, strict order)
+  ${ENV.maxInFlight}     global in-flight cap (default 100)
+  ${ENV.shutdownTimeout} seconds to wait for in-flight jobs on SIGTERM (default 25)
+  ${ENV.healthPort}      /healthz and /stats (default 8080; 0 = any free port)
+  ${ENV.lambdaEndpoint}  a local Lambda endpoint (dev, tests)
+  SIDEKIQ_NAMESPACE, SIDEKIQ_VERSION (6|7|8), SIDEKIQ_LAMBDA_LOG_LEVEL, ${ENV.debugArgs}=true`;
+
+export interface RunningPoller {
+  readonly poller: Poller;
+  readonly health: HealthServer;
+  close(): Promise<void>;
+}
+
+/** Wires a poller from a configuration: connections, invoker, health endpoint, metrics. */
+export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number } = {}): Promise<RunningPoller> {
+  const log = opts.log ?? createLogger({ level: levelFromEnv() });
+  const redis = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller' });
+  const blocking = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller-fetch' });
+  redis.on('error', (e: Error) => log({ level: 'warn', msg: 'Redis connection error', error: e.message }));
+  blocking.on('error', () => undefined);
+  const maxTimeout = Math.max(...cfg.routes.map((r) => r.timeoutSeconds));
+  const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint };
+  const invoker = opts.invoker ?? (process.env.SIDEKIQ_LAMBDA_INVOKER === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts));
+  const poller = new Poller({
+    redis,
+    blocking,
+    routes: cfg.routes,
+    queues: cfg.queues,
+    invoker,
+    log,
+    maxInFlight: cfg.maxInFlight,
+    shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+    namespace: cfg.namespace,
+    sidekiqVersion: cfg.sidekiqVersion,
+    tag: cfg.tag,
+    logArgs: cfg.logArgs,
+    identity: opts.identity,
+    processTtlSeconds: opts.processTtlSeconds,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    recoveryIntervalMs: opts.recoveryIntervalMs,
+    version: 'sidekiq-lambda/0.1.0',
+  });
+  await poller.start();
+  const health = await startHealthServer({ problem: () => poller.problem(), stats: () => poller.snapshot() }, cfg.healthPort);
+  const monitor = cfg.metrics ? startMonitor({ redis, keys: poller.keys, queues: cfg.queues.map((q) => q.name), counters: poller.counters, inFlight: () => poller.busy() }) : undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      monitor?.stop();
+      await poller.stop();
+      await health.close();
+      invoker.close();
+      await Promise.all([redis.quit().catch(() => redis.disconnect()), blocking.quit().catch(() => blocking.disconnect())]);
+    })());
+  // A Stop from the Web UI stops the poller itself; finish the rest of the shutdown too.
+  void poller.done.then(close);
+  return { poller, health, close };
+}
+
+export async function pollerCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const routes = values.config ? (await loadDeclarations(values.config)).jobs.map((j) => routeOf(j)) : undefined;
+  const cfg = pollerConfigFromEnv(process.env, routes);
+  const log = createLogger({ level: levelFromEnv() });
+  const running = await startPoller(cfg, { log });
+  log({ msg: 'ready', identity: running.poller.identity, health: `http://0.0.0.0:${running.health.port}/healthz` });
+  const onSignal = (sig: string): void => {
+    log({ msg: `${sig}: stopping gracefully`, deadlineSeconds: cfg.shutdownTimeoutSeconds });
+    void running.close();
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  await running.poller.done;
+  await running.close();
+  return 0;
+}

@@ -1,0 +1,38 @@
+/**
+ * Loads a job declarations file (`sidekiq-lambda.config.ts`, default export `defineJobs([...])`)
+ * at run time: esbuild bundles it to a temporary module, which is imported.
+ */
+import { rmSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { defineJobs, type JobDeclaration, type ResolvedJob } from './jobs.js';
+
+export const DEFAULT_DECLARATIONS = 'sidekiq-lambda.config.ts';
+
+export interface LoadedDeclarations {
+  /** Absolute path of the file. */
+  readonly file: string;
+  /** Directory entries are relative to. */
+  readonly dir: string;
+  readonly jobs: readonly ResolvedJob[];
+}
+
+export async function loadDeclarations(path = DEFAULT_DECLARATIONS): Promise<LoadedDeclarations> {
+  const file = resolve(path);
+  if (!existsSync(file)) {
+    throw new Error(`no job declarations at ${file}: create it with \`export default defineJobs([{ class: 'MyJob', queue: 'my_queue', entry: 'functions/my-job.ts' }])\` or pass --config`);
+  }
+  const out = await build({ entryPoints: [file], bundle: true, platform: 'node', format: 'esm', write: false, packages: 'external', logLevel: 'silent', loader: { '.lua': 'text' } });
+  // Place the module next to the original so `node_modules` resolution matches it.
+  const tmp = join(dirname(file), `.sidekiq-lambda-declarations-${process.pid}.mjs`);
+  try {
+    writeFileSync(tmp, out.outputFiles[0]!.text);
+    const mod = (await import(pathToFileURL(tmp).href)) as { default?: unknown };
+    const list = mod.default;
+    if (!Array.isArray(list)) throw new Error(`${file} must \`export default defineJobs([...])\``);
+    return { file, dir: dirname(file), jobs: defineJobs(list as JobDeclaration[]) };
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
