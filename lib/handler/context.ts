@@ -10,7 +10,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { getClient, type Client } from '../client.js';
-import { isActiveJobWrapper, unwrapActiveJob } from '../protocol/activejob.js';
+import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
 import { parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
 import { readTimestamp } from '../protocol/time.js';
@@ -21,7 +21,7 @@ export interface ActiveJobInfo {
   /** `job_class`, e.g. `TrackUserJob`. */
   readonly jobClass: string;
   /** The serialized ActiveJob hash, `args[0]` (with `job_id`, `executions`, `locale`, …). */
-  readonly data: Record<string, unknown>;
+  readonly data: ActiveJobData;
 }
 
 /**
@@ -77,7 +77,8 @@ export interface ParsedPayload {
 }
 
 /**
- * Reads a payload losslessly and unwraps ActiveJob. Throws {@link MalformedJobError} with the reason.
+ * Reads a payload losslessly and unwraps ActiveJob. Throws {@link MalformedJobError} (or the
+ * ActiveJob reader's `ActiveJobPayloadError`) with the reason.
  *
  * @example
  * parsePayload('{"class":"HardJob","args":[12345678901234567890],"jid":"…"}').args // [12345678901234567890n]
@@ -86,14 +87,14 @@ export function parsePayload(raw: string): ParsedPayload {
   const read = readJob(raw);
   if (isMalformed(read)) throw new MalformedJobError(read.reason);
   const job = parseLossless(raw) as JobPayload;
-  if (!isActiveJobWrapper(job.class)) return { job, cls: job.class, args: job.args, activeJob: undefined };
+  // Throws ActiveJobPayloadError naming the field when a wrapper's envelope is malformed.
   const aj = unwrapActiveJob(job);
-  if (!aj) throw new MalformedJobError(`${job.class}: args[0] is not a serialized ActiveJob hash with job_class and arguments`);
+  if (!aj) return { job, cls: job.class, args: job.args, activeJob: undefined };
   return {
     job,
     cls: aj.jobClass,
-    args: aj.arguments as unknown[],
-    activeJob: { jobClass: aj.jobClass, data: aj.data as Record<string, unknown> },
+    args: aj.arguments,
+    activeJob: { jobClass: aj.jobClass, data: aj.data },
   };
 }
 
