@@ -84,10 +84,12 @@ export function resolveJob(decl: JobDeclaration): ResolvedJob {
   if (typeof decl.entry !== 'string' || decl.entry === '') {
     throw new JobDeclarationError(`job ${name}: entry must name the handler file, e.g. 'functions/track-user.ts'`);
   }
+  // An option set to `undefined` (e.g. `timeoutSeconds: env.T ? Number(env.T) : undefined`) means its default.
+  const given = Object.fromEntries(Object.entries(decl).filter(([, v]) => v !== undefined)) as JobDeclaration;
   const job: ResolvedJob = {
     ...JOB_DEFAULTS,
     functionName: defaultFunctionName(name),
-    ...decl,
+    ...given,
   };
   positiveInt(name, 'timeoutSeconds', job.timeoutSeconds, MAX_TIMEOUT_SECONDS);
   positiveInt(name, 'memoryMb', job.memoryMb, 10_240);
@@ -169,11 +171,14 @@ export function decodeRoutes(text: string): Route[] {
       throw new JobDeclarationError(`${JOBS_ENV}[${i}] must be [class, queue, function, timeoutSeconds, concurrency, batchSize]`);
     }
     const [cls, queue, fn, timeoutSeconds, concurrency, batchSize] = row as unknown[];
+    // String(null) would be the class "null": require real strings.
+    if (typeof cls !== 'string' || cls === '') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: class must be a non-empty string`);
+    if (typeof queue !== 'string') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: queue must be a string`);
     const job = resolveJob({
-      class: String(cls),
-      queue: String(queue),
+      class: cls,
+      queue,
       entry: '-',
-      functionName: defaultFunctionName(String(cls)),
+      functionName: defaultFunctionName(cls),
       timeoutSeconds: Number(timeoutSeconds),
       concurrency: Number(concurrency),
       batchSize: Number(batchSize),

@@ -106,9 +106,27 @@ export function readResponse(body: unknown, jids: readonly string[]): JobResult[
   if (r.results.length !== jids.length) return bad(`has ${r.results.length} results for ${jids.length} jobs`);
   return r.results.map((res, i) => {
     if (res?.status === 'ok') return { jid: jids[i]!, status: 'ok' as const };
-    if (res?.status === 'failed' && res.error && typeof res.error.class === 'string') return { ...res, jid: jids[i]! };
-    return bad(`result ${i} is malformed`)[i]!;
+    const failed = res?.status === 'failed' ? readFailure(res) : undefined;
+    return failed ? { ...failed, jid: jids[i]! } : bad(`result ${i} is malformed`)[i]!;
   });
+}
+
+const ACTIONS: ReadonlySet<unknown> = new Set<FailureAction>(['retry', 'discard', 'kill']);
+
+/** A failed result with every field checked: an unknown action or a bad delay must not reach the poller. */
+function readFailure(res: Extract<JobResult, { status: 'failed' }>): Omit<Extract<JobResult, { status: 'failed' }>, 'jid'> | undefined {
+  const e: Partial<JobError> | undefined = res.error;
+  if (!e || typeof e.class !== 'string' || typeof e.message !== 'string') return undefined;
+  if (res.action !== undefined && !ACTIONS.has(res.action)) return undefined;
+  const delay = res.retryInSeconds;
+  if (delay !== undefined && (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0)) return undefined;
+  const error: JobError = { class: e.class, message: e.message, backtrace: Array.isArray(e.backtrace) ? e.backtrace.map(String) : [] };
+  return {
+    status: 'failed',
+    error,
+    ...(res.action !== undefined && { action: res.action }),
+    ...(delay !== undefined && { retryInSeconds: delay }),
+  };
 }
 
 /** Every job of an invocation failed with Lambda's own error (a throw, crash or timeout). */
