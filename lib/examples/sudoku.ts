@@ -5,8 +5,9 @@
  * 1. Read a puzzle: 81 characters, `1`–`9` for givens, `0` or `.` for blanks; reject a wrong
  *    length, a wrong character or contradictory givens with a message that says where.
  * 2. Solve it by constraint propagation (a cell with one candidate left is assigned; a digit with
- *    one place left in a row, column or box is placed there) and depth-first search on the cell
- *    with the fewest candidates. Candidates are 9-bit masks, so a search branch copies 81 numbers.
+ *    one place left in a row, column or box is placed there) and depth-first search on the
+ *    choice with the fewest alternatives: a cell's candidates, or a digit's places in a unit.
+ *    Candidates are 9-bit masks, so a search branch copies 81 numbers.
  * 3. Report an unsolvable puzzle as such.
  */
 
@@ -111,7 +112,11 @@ function assign(cand: Uint16Array, s: number, b: number): boolean {
   return true;
 }
 
-function search(cand: Uint16Array): Uint16Array | undefined {
+/**
+ * The branch with the fewest alternatives (Knuth's "S" heuristic): either a cell's candidates or,
+ * when fewer, the places left for a digit in a unit. Undefined when every cell is solved.
+ */
+function choose(cand: Uint16Array): { cells: number[]; bits: number[] } | undefined {
   let best = -1;
   let fewest = 10;
   for (let s = 0; s < 81; s++) {
@@ -121,10 +126,32 @@ function search(cand: Uint16Array): Uint16Array | undefined {
       fewest = n;
     }
   }
-  if (best < 0) return cand;
-  for (let m = cand[best]!; m; m &= m - 1) {
+  if (best < 0) return undefined;
+  const bits: number[] = [];
+  for (let m = cand[best]!; m; m &= m - 1) bits.push(m & -m);
+  let branch = { cells: bits.map(() => best), bits };
+  if (fewest <= 2) return branch;
+  for (const unit of UNITS) {
+    for (let b = 1; b <= 0x100; b <<= 1) {
+      const places: number[] = [];
+      let placed = false;
+      for (const q of unit) {
+        if (!(cand[q]! & b)) continue;
+        placed ||= cand[q] === b;
+        places.push(q);
+      }
+      if (!placed && places.length < branch.cells.length) branch = { cells: places, bits: places.map(() => b) };
+    }
+  }
+  return branch;
+}
+
+function search(cand: Uint16Array): Uint16Array | undefined {
+  const branch = choose(cand);
+  if (!branch) return cand;
+  for (const [i, s] of branch.cells.entries()) {
     const copy = cand.slice();
-    if (assign(copy, best, m & -m)) {
+    if (assign(copy, s, branch.bits[i]!)) {
       const solved = search(copy);
       if (solved) return solved;
     }
