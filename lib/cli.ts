@@ -3,7 +3,9 @@
  * Each command is `(argv) => Promise<exit code>`; errors it throws print as one line, exit 1.
  */
 import { enqueueCommand } from './cli/enqueue.js';
+import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
+import { devCommand } from './cli/dev.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -14,8 +16,17 @@ interface Entry {
 
 /** Subcommands. Each module registers itself here with a one-line summary. */
 export const COMMANDS: Record<string, Entry> = {
+  dev: { summary: 'the whole stack on this machine: local Lambda endpoint, poller and scheduler against REDIS_URL', run: devCommand },
   poller: { summary: 'run the poller (the ECS entry point): drain the declared queues, invoke Lambda, record outcomes', run: pollerCommand },
   enqueue: { summary: 'enqueue a Sidekiq job: --class C --args JSON [--queue q] [--in S | --at T] [--retry N|true|false]', run: enqueueCommand },
+  stats: { summary: OPS.stats!, run: opsCommand('stats') },
+  queues: { summary: OPS.queues!, run: opsCommand('queues') },
+  job: { summary: OPS.job!, run: opsCommand('job') },
+  cancel: { summary: OPS.cancel!, run: opsCommand('cancel') },
+  retry: { summary: OPS.retry!, run: opsCommand('retry') },
+  kill: { summary: OPS.kill!, run: opsCommand('kill') },
+  clear: { summary: OPS.clear!, run: opsCommand('clear') },
+  scheduler: { summary: OPS.scheduler!, run: opsCommand('scheduler') },
 };
 
 export function usage(): string {

@@ -58,6 +58,8 @@ export interface HeartbeatOptions {
   stats: Stats;
   /** @defaultValue 5000 */
   intervalMs?: number;
+  /** @defaultValue 60 — Sidekiq's TTL of the process and work hashes; lower only in tests. */
+  ttlSeconds?: number;
   onSignal: (sig: RemoteSignal) => void;
   log?: (obj: object) => void;
   /** @defaultValue Date.now */
@@ -175,8 +177,8 @@ export class Heartbeat {
     for (const w of source.work()) fields.push(w.tid, workJson(w));
     const work = redis.multi().unlink(keys.work(id), keys.workers(id));
     if (fields.length > 0) {
-      work.hset(keys.work(id), ...fields).expire(keys.work(id), PROCESS_TTL_SECONDS);
-      work.hset(keys.workers(id), ...fields).expire(keys.workers(id), PROCESS_TTL_SECONDS);
+      work.hset(keys.work(id), ...fields).expire(keys.work(id), (this.o.ttlSeconds ?? PROCESS_TTL_SECONDS));
+      work.hset(keys.workers(id), ...fields).expire(keys.workers(id), (this.o.ttlSeconds ?? PROCESS_TTL_SECONDS));
     }
     await work.exec();
 
@@ -197,7 +199,7 @@ export class Heartbeat {
         quiet: source.quiet() ? 'true' : 'false',
         rss: String(rssKb()),
       })
-      .expire(keys.process(id), PROCESS_TTL_SECONDS)
+      .expire(keys.process(id), (this.o.ttlSeconds ?? PROCESS_TTL_SECONDS))
       .rpop(keys.signals(id))
       .exec();
     const sig = res?.[4]?.[1];

@@ -70,7 +70,11 @@ export function connect(url: string, opts: ConnectOptions = {}): Redis {
     enableAutoPipelining: false,
   };
   if (parsed.protocol === 'rediss:') options.tls = { servername: parsed.hostname };
-  return new Redis(url, options);
+  const client = new Redis(url, options);
+  // Errors reach callers through their commands (and `ready()`); without a listener ioredis would
+  // also print every reconnect attempt as an "Unhandled error event".
+  client.on('error', () => undefined);
+  return client;
 }
 
 /**
@@ -95,15 +99,18 @@ export async function ready(redis: Redis, url: string, timeoutMs = 5000): Promis
     const onReady = (): void => done();
     const onEnd = (): void =>
       done(new RedisUnavailableError(`Redis at ${describeUrl(url)} closed the connection${lastError ? `: ${lastError.message}` : ''}`));
-    const timer = setTimeout(
-      () =>
-        done(
-          new RedisUnavailableError(
-            `Redis at ${describeUrl(url)} is unreachable after ${timeoutMs} ms${lastError ? `: ${lastError.message}` : ''}; check REDIS_URL, the security group and TLS (rediss://)`,
-          ),
+    const timer = setTimeout(() => {
+      const stuck = redis.status === 'connect';
+      done(
+        new RedisUnavailableError(
+          `Redis at ${describeUrl(url)} is unreachable after ${timeoutMs} ms${lastError ? `: ${lastError.message}` : stuck ? ': it accepted the connection but never answered' : ''}; check REDIS_URL, the security group and TLS (rediss://)`,
         ),
-      timeoutMs,
-    );
+      );
+      // A socket that connected but never answered (a TLS/plain mismatch, a proxy with nothing
+      // behind it) would sit in 'connect' forever: ioredis's connectTimeout covers only the TCP
+      // handshake. Drop it and let the retry strategy dial again, so a later ready() can succeed.
+      if (stuck) redis.disconnect(true);
+    }, timeoutMs);
     redis.on('ready', onReady);
     redis.on('error', onError);
     redis.once('end', onEnd);

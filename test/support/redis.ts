@@ -107,6 +107,7 @@ export function useRedis(): TestRedis {
       ctx.url = ctx.server.url;
     }
     ctx.redis = new Redis(ctx.url);
+    ctx.redis.on('error', () => undefined);
   });
   beforeEach(async () => {
     await ctx.redis.flushdb();

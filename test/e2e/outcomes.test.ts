@@ -1,0 +1,157 @@
+/**
+ * The poller's outcomes through real parts: Redis, the local Lambda endpoint (Invoke API) and the
+ * fixture handlers. Each test pushes with the producer library and reads Redis as Sidekiq would.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { useRedis } from '../support/redis.js';
+import { startStack, eventually, executions, type Stack } from '../support/stack.js';
+import { Client } from '../../lib/client.js';
+
+const t = useRedis();
+let stack: Stack | undefined;
+
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+async function push(cls: string, queue: string, args: unknown[], extra: Record<string, unknown> = {}): Promise<string> {
+  const client = new Client({ redis: t.redis });
+  return client.push({ class: cls, queue, args, ...extra });
+}
+
+/** The retry set's entries, or undefined while it is empty (for `eventually`). */
+async function retryEntries(): Promise<Record<string, unknown>[] | undefined> {
+  const all = (await t.redis.zrange('retry', 0, -1)).map((s) => JSON.parse(s) as Record<string, unknown>);
+  return all.length > 0 ? all : undefined;
+}
+
+describe('poller outcomes', () => {
+  it('acknowledges a success and counts it in stat:processed and the daily counter', async () => {
+    // Prepare
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    const jid = await push('OkJob', 'q', [1, 'two']);
+    // Act
+    await eventually(async () => (await executions(t.redis)).get(jid) === 1, 15_000, 'the job to run');
+    await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*')).length === 0 || (await t.redis.llen(`sidekiq-lambda:inflight|${stack!.running.poller.identity}|q`)) === 0);
+    await stack.close();
+    stack = undefined;
+    // Assess
+    const day = new Date().toISOString().slice(0, 10);
+    expect(await t.redis.get('stat:processed')).toBe('1');
+    expect(await t.redis.get(`stat:processed:${day}`)).toBe('1');
+    expect(await t.redis.llen('queue:q')).toBe(0);
+    expect(await t.redis.zcard('retry')).toBe(0);
+  });
+
+  it('writes a thrown error to the retry set with Sidekiq\'s fields', async () => {
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    const jid = await push('FailJob', 'q', ['kaput'], { backtrace: true });
+    const [entry] = await eventually(retryEntries, 15_000, 'a retry entry');
+    expect(entry).toMatchObject({ jid, class: 'FailJob', queue: 'q', error_class: 'CustomError', error_message: 'kaput', retry_count: 0 });
+    expect(typeof entry!.failed_at).toBe('number');
+    expect(typeof entry!.error_backtrace).toBe('string');
+    const [, score] = await t.redis.zrange('retry', 0, 0, 'WITHSCORES');
+    const delay = Number(score) - (entry!.failed_at as number);
+    expect(delay).toBeGreaterThanOrEqual(15);
+    expect(delay).toBeLessThan(15 + 10);
+    await stack.close();
+    stack = undefined;
+    expect(await t.redis.get('stat:failed')).toBe('1');
+  });
+
+  it('drops retry: false, and sends retry: 0 to the dead set on the first failure', async () => {
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    const dropped = await push('FailJob', 'q', ['x'], { retry: false });
+    const dead = await push('FailJob', 'q', ['y'], { retry: 0 });
+    await eventually(async () => (await t.redis.zcard('dead')) === 1 && (await executions(t.redis)).get(dropped) === 1);
+    const [d] = (await t.redis.zrange('dead', 0, -1)).map((s) => JSON.parse(s));
+    expect(d).toMatchObject({ jid: dead, error_message: 'y', retry_count: 0 });
+    expect(await t.redis.zcard('retry')).toBe(0);
+  });
+
+  it('honours the handler\'s discard, kill and retry-in requests', async () => {
+    stack = await startStack(t.url, [{ class: 'DirJob', queue: 'q', handler: 'directive' }]);
+    const discarded = await push('DirJob', 'q', ['discard']);
+    const killed = await push('DirJob', 'q', ['kill']);
+    const later = await push('DirJob', 'q', ['retryIn']);
+    await eventually(async () => (await executions(t.redis)).size === 3 && (await t.redis.zcard('dead')) === 1 && (await t.redis.zcard('retry')) === 1);
+    expect(JSON.parse((await t.redis.zrange('dead', 0, 0))[0]!)).toMatchObject({ jid: killed, error_message: 'hopeless' });
+    const [retryJson, score] = await t.redis.zrange('retry', 0, 0, 'WITHSCORES');
+    const r = JSON.parse(retryJson!);
+    expect(r.jid).toBe(later);
+    expect(Number(score) - r.failed_at).toBeGreaterThanOrEqual(120);
+    expect(Number(score) - r.failed_at).toBeLessThan(130);
+    expect((await executions(t.redis)).get(discarded)).toBe(1);
+  });
+
+  it('fails a job whose class has no function through the retry path, naming the class', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    const jid = await push('UnknownJob', 'q', []);
+    const [entry] = await eventually(retryEntries);
+    expect(entry).toMatchObject({ jid, error_class: 'SidekiqLambda::NoFunctionDeclared' });
+    expect(entry!.error_message).toContain('UnknownJob');
+  });
+
+  it('routes an ActiveJob by its wrapped class', async () => {
+    stack = await startStack(t.url, [{ class: 'MyActiveJob', queue: 'q', handler: 'ok' }]);
+    const aj = { job_class: 'MyActiveJob', job_id: 'b8a1c3e2-0000-4000-8000-000000000000', provider_job_id: null, queue_name: 'q', priority: null, arguments: [1], executions: 0, exception_executions: {}, locale: 'en', timezone: 'UTC', enqueued_at: '2026-11-22T08:10:15Z' };
+    const jid = await push('ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper', 'q', [aj], { wrapped: 'MyActiveJob' });
+    await eventually(async () => (await executions(t.redis)).get(jid) === 1);
+  });
+
+  it('fails a timed-out function with Lambda\'s error through the retry path', async () => {
+    stack = await startStack(t.url, [{ class: 'SlowJob', queue: 'q', handler: 'slow', timeoutSeconds: 1 }]);
+    const jid = await push('SlowJob', 'q', [5]);
+    const [entry] = await eventually(retryEntries, 20_000);
+    expect(entry).toMatchObject({ jid, error_class: 'Sandbox.Timedout' });
+    expect(entry!.error_message).toContain('Task timed out after 1.00 seconds');
+  });
+
+  it('sends a payload too large for Lambda straight to the dead set, saying why', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    const jid = await push('OkJob', 'q', ['x'.repeat(7 * 1024 * 1024)]);
+    await eventually(async () => (await t.redis.zcard('dead')) === 1);
+    const d = JSON.parse((await t.redis.zrange('dead', 0, 0))[0]!);
+    expect(d).toMatchObject({ jid, error_class: 'SidekiqLambda::PayloadTooLarge' });
+    expect(d.error_message).toContain('a retry cannot help');
+  });
+
+  it('retries when the function does not exist, logging loudly', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }], {}, {
+      extraRoutes: [{ class: 'GhostJob', queue: 'g', function: 'no-such-function', timeoutSeconds: 5, concurrency: 2, batchSize: 1 }],
+    });
+    const jid = await push('GhostJob', 'g', []);
+    const [entry] = await eventually(retryEntries);
+    expect(entry).toMatchObject({ jid, error_class: 'ResourceNotFoundException' });
+    expect(stack.logs.some((l) => l.level === 'error' && String(l.msg).includes('no-such-function'))).toBe(true);
+  });
+
+  it('retries on a network error (at-least-once)', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }], {}, { lambdaUrl: 'http://127.0.0.1:9' });
+    const jid = await push('OkJob', 'q', []);
+    const [entry] = await eventually(retryEntries);
+    expect(entry).toMatchObject({ jid });
+    expect(entry!.error_message).toContain('at-least-once');
+  });
+
+  it('moves malformed payloads to the dead set as they are, and keeps running', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    const poison = ['{not json', '{"args":[]}', '{"class":"OkJob","args":"nope"}', '[]'];
+    await t.redis.lpush('queue:q', ...poison);
+    const jid = await push('OkJob', 'q', []);
+    await eventually(async () => (await t.redis.zcard('dead')) === 4 && (await executions(t.redis)).get(jid) === 1);
+    expect((await t.redis.zrange('dead', 0, -1)).sort()).toEqual([...poison].sort());
+  });
+
+  it('runs a batch with one outcome per job and one invocation', async () => {
+    stack = await startStack(t.url, [{ class: 'BatchJob', queue: 'q', handler: 'batch', batchSize: 10 }]);
+    const client = new Client({ redis: t.redis });
+    await stack.running.poller.setQuiet();
+    const jids = await client.pushBulk({ class: 'BatchJob', queue: 'q', args: [['ok'], ['fail'], ['ok']] });
+    await stack.close();
+    stack = await startStack(t.url, [{ class: 'BatchJob', queue: 'q', handler: 'batch', batchSize: 10 }]);
+    await eventually(async () => (await executions(t.redis)).size === 3 && (await t.redis.zcard('retry')) === 1);
+    expect(JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!).jid).toBe(jids[1]);
+  });
+});

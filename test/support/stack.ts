@@ -1,0 +1,111 @@
+/**
+ * The poller against real parts, for end-to-end tests: the local Lambda endpoint serving handler
+ * files (the real `@aws-sdk/client-lambda`-compatible Invoke API), and the poller wired exactly as
+ * `sidekiq-lambda poller` wires it.
+ */
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { startLocalLambda } from '../../lib/local/endpoint.js';
+import { startPoller, type RunningPoller } from '../../lib/cli/poller.js';
+import { pollerConfigFromEnv } from '../../lib/config.js';
+import type { Route } from '../../lib/jobs.js';
+import type { Logger } from '../../lib/log.js';
+
+export const HANDLERS = fileURLToPath(new URL('../e2e/fixtures/handlers.ts', import.meta.url));
+
+export interface StackFunction {
+  readonly class: string;
+  readonly queue: string;
+  /** Export of test/e2e/fixtures/handlers.ts. */
+  readonly handler: string;
+  readonly timeoutSeconds?: number;
+  /** The endpoint's concurrency limit (Lambda's reserved concurrency). */
+  readonly concurrency?: number;
+  /** The poller's per-class cap; above `concurrency` to provoke throttling. */
+  readonly routeConcurrency?: number;
+  readonly batchSize?: number;
+}
+
+export interface Stack {
+  readonly lambdaUrl: string;
+  readonly running: RunningPoller;
+  readonly logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+export async function startStack(
+  redisUrl: string,
+  fns: readonly StackFunction[],
+  env: Record<string, string> = {},
+  opts: { lambdaUrl?: string; extraRoutes?: Route[] } = {},
+): Promise<Stack> {
+  const lambda = opts.lambdaUrl
+    ? undefined
+    : await startLocalLambda({
+        port: 0,
+        functions: fns.map((f) => ({
+          name: `fn-${f.class}`,
+          entry: HANDLERS,
+          handlerExport: f.handler,
+          timeoutSeconds: f.timeoutSeconds ?? 10,
+          memoryMb: 256,
+          concurrency: f.concurrency ?? 10,
+          environment: { REDIS_URL: redisUrl },
+        })),
+      });
+  const routes: Route[] = [
+    ...fns.map((f) => ({
+      class: f.class,
+      queue: f.queue,
+      function: `fn-${f.class}`,
+      timeoutSeconds: f.timeoutSeconds ?? 10,
+      concurrency: f.routeConcurrency ?? f.concurrency ?? 10,
+      batchSize: f.batchSize ?? 1,
+    })),
+    ...(opts.extraRoutes ?? []),
+  ];
+  const logs: Record<string, unknown>[] = [];
+  const log: Logger = (e) => {
+    logs.push(e);
+    if (process.env.E2E_LOG) console.log(JSON.stringify(e));
+  };
+  const cfg = pollerConfigFromEnv(
+    {
+      REDIS_URL: redisUrl,
+      SIDEKIQ_LAMBDA_ENDPOINT: opts.lambdaUrl ?? lambda!.url,
+      SIDEKIQ_LAMBDA_HEALTH_PORT: '0',
+      SIDEKIQ_LAMBDA_METRICS: 'false',
+      SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '5',
+      ...env,
+    },
+    routes,
+  );
+  const running = await startPoller(cfg, { log, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000 });
+  return {
+    lambdaUrl: opts.lambdaUrl ?? lambda!.url,
+    running,
+    logs,
+    close: async () => {
+      await running.close();
+      await lambda?.close();
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the time is up. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Executions recorded by the fixture handlers: jid → count. */
+export async function executions(redis: Redis): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  for (const jid of await redis.lrange('e2e:ran', 0, -1)) m.set(jid, (m.get(jid) ?? 0) + 1);
+  return m;
+}
