@@ -1,0 +1,55 @@
+/**
+ * Factories for the infra tests: declarations, a synthesized stack, and readers for the template.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { JobDeclaration } from '../../lib/jobs.js';
+import { SidekiqLambda } from '../../infra/construct.js';
+import type { SidekiqLambdaProps } from '../../infra/props.js';
+
+/** The example jobs' shape: one plain job, one that enqueues back, two on one queue. */
+export const DECLARATIONS: readonly JobDeclaration[] = [
+  { class: 'TrackUserJob', queue: 'track', entry: 'functions/track-user.ts', concurrency: 20, batchSize: 10 },
+  { class: 'SudokuSolver', queue: 'unsolved_puzzles', entry: 'functions/sudoku.ts', timeoutSeconds: 60, memoryMb: 1024, needsRedis: true },
+  { class: 'EchoJob', queue: 'diagnostics', entry: 'functions/diagnostics.ts', handlerExport: 'echo', timeoutSeconds: 10, concurrency: 5, needsRedis: true },
+  { class: 'FailJob', queue: 'diagnostics', entry: 'functions/diagnostics.ts', handlerExport: 'fail', timeoutSeconds: 10, concurrency: 5 },
+];
+
+export interface Synth {
+  readonly stack: Stack;
+  readonly sidekiq: SidekiqLambda;
+  readonly template: Template;
+}
+
+/** One construct in a fresh stack, without bundling unless asked. */
+export function makeSidekiq(props: Partial<SidekiqLambdaProps> = {}, configure?: (stack: Stack) => Partial<SidekiqLambdaProps>): Synth {
+  const app = new App();
+  const stack = new Stack(app, 'Test');
+  const sidekiq = new SidekiqLambda(stack, 'Sidekiq', { jobs: DECLARATIONS, skipBundling: true, ...props, ...configure?.(stack) });
+  return { stack, sidekiq, template: Template.fromStack(stack) };
+}
+
+/** The logical id of the one resource of this type whose path contains `pathPart`. */
+export function logicalIdOf(stack: Stack, type: string, pathPart: string): string {
+  const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Metadata?: Record<string, string> }> };
+  const ids = Object.entries(template.Resources)
+    .filter(([, r]) => r.Type === type && (r.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart))
+    .map(([id]) => id);
+  if (ids.length !== 1) throw new Error(`expected one ${type} at *${pathPart}*, found ${ids.length}`);
+  return ids[0]!;
+}
+
+/** Renders an `Fn::Join` of literals and `Ref`s as text, each Ref as its logical id. */
+export function joinToText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (!join) throw new Error(`not a string or Fn::Join: ${JSON.stringify(value)}`);
+  return join[1]
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      const ref = (part as { Ref?: string }).Ref;
+      if (!ref) throw new Error(`unexpected part ${JSON.stringify(part)}`);
+      return ref;
+    })
+    .join(join[0]);
+}
