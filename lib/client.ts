@@ -251,7 +251,10 @@ export class Client {
 
   /** Closes the connection if this client opened it. */
   async close(): Promise<void> {
-    if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+    if (!this.ownsConnection) return;
+    // QUIT waits for an answer: only ask a server that is answering, or close() could hang.
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
   }
 }
 
