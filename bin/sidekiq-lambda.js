@@ -9,4 +9,6 @@ if (!existsSync(cli)) {
   process.exit(1);
 }
 const { main } = await import(cli);
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a command that has finished (a stopped poller, say) must not linger on a
+// stray timer or socket.
+process.exit(await main(process.argv.slice(2)));

@@ -30,6 +30,8 @@ export const ENV = {
   tag: 'SIDEKIQ_LAMBDA_TAG',
   debugArgs: 'SIDEKIQ_LAMBDA_LOG_ARGS',
   metrics: 'SIDEKIQ_LAMBDA_METRICS',
+  /** Seconds the process entry outlives its last heartbeat (Sidekiq: 60). Lower only in tests. */
+  processTtl: 'SIDEKIQ_LAMBDA_PROCESS_TTL',
 } as const;
 
 export class ConfigError extends Error {
@@ -48,6 +50,7 @@ export const POLLER_DEFAULTS = {
   /** Seconds to wait for in-flight jobs on SIGTERM (inside ECS's default 30 s stop timeout). */
   shutdownTimeoutSeconds: 25,
   healthPort: 8080,
+  processTtlSeconds: 60,
 } as const;
 
 /** Parses `default,2 low,1` or `default low` (comma or space separated pairs). */
@@ -95,6 +98,7 @@ export interface PollerConfig {
   readonly tag: string;
   readonly logArgs: boolean;
   readonly metrics: boolean;
+  readonly processTtlSeconds: number;
 }
 
 /** Reads the poller's configuration; `routes` may come from the declarations file instead (dev). */
@@ -122,5 +126,6 @@ export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes
     tag: env[ENV.tag] ?? '',
     logArgs: env[ENV.debugArgs] === 'true',
     metrics: env[ENV.metrics] !== 'false',
+    processTtlSeconds: int(env, ENV.processTtl, POLLER_DEFAULTS.processTtlSeconds),
   };
 }

@@ -177,8 +177,12 @@ export class Poller {
       if (this.recoveryTimer) clearInterval(this.recoveryTimer);
       await this.loopDone;
       const deadline = (this.opts.shutdownTimeoutSeconds ?? 25) * 1000;
-      const all = Promise.all([...this.running]);
-      const timedOut = await Promise.race([all.then(() => false), sleep(deadline).then(() => true)]);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.all([...this.running]).then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
+      ]);
+      clearTimeout(timer);
       if (timedOut) {
         this.opts.log({ level: 'warn', msg: 'shutdown deadline reached: jobs still running stay in flight and will be recovered', jobs: this.inFlight });
       }

@@ -56,8 +56,9 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
     tag: cfg.tag,
     logArgs: cfg.logArgs,
     identity: opts.identity,
-    processTtlSeconds: opts.processTtlSeconds,
-    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    processTtlSeconds: opts.processTtlSeconds ?? cfg.processTtlSeconds,
+    // Sidekiq 6 beats every 5 s against a 60 s TTL; keep that ratio when the TTL is lowered.
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? Math.min(5000, (cfg.processTtlSeconds * 1000) / 6),
     recoveryIntervalMs: opts.recoveryIntervalMs,
     version: 'sidekiq-lambda/0.1.0',
   });
