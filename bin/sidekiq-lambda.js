@@ -9,6 +9,8 @@ if (!existsSync(cli)) {
   process.exit(1);
 }
 const { main } = await import(cli);
-// Exit explicitly: a command that has finished (a stopped poller, say) must not linger on a
-// stray timer or socket.
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// A finished command (a stopped poller, say) must not linger on a stray timer or socket; the
+// grace period lets piped output drain first.
+setTimeout(() => process.exit(code), 1000).unref();
