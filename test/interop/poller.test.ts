@@ -1,0 +1,71 @@
+/**
+ * What the poller writes is read and acted on by real Ruby Sidekiq 6.4.1: RetrySet and DeadSet
+ * entries, and "Retry now" from Ruby puts a job back that the poller runs again.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { useRedis } from '../support/redis.js';
+import { describeRuby, runRuby } from '../support/ruby.js';
+import { startStack, eventually, executions, type Stack } from '../support/stack.js';
+import { Client } from '../../lib/client.js';
+
+const t = useRedis();
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+describeRuby('poller ↔ Ruby Sidekiq', () => {
+  it('writes retry and dead entries that Sidekiq::RetrySet and DeadSet read, and Ruby retries run again', async () => {
+    // Prepare: one failure to retry, one straight to the dead set
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    const client = new Client({ redis: t.redis });
+    const retried = await client.push({ class: 'FailJob', queue: 'q', args: ['boom ünïcode'], backtrace: 3 });
+    const dead = await client.push({ class: 'FailJob', queue: 'q', args: ['gone'], retry: 0 });
+    await eventually(async () => (await t.redis.zcard('retry')) === 1 && (await t.redis.zcard('dead')) === 1);
+    // Act: Ruby reads both sets, then retries both
+    const out = runRuby(
+      `require "sidekiq/api"; require "json"
+       Sidekiq.redis { |c| c.ping }
+       r = Sidekiq::RetrySet.new.first
+       d = Sidekiq::DeadSet.new.first
+       bt = r.error_backtrace
+       puts JSON.generate({
+         retry_size: Sidekiq::RetrySet.new.size, dead_size: Sidekiq::DeadSet.new.size,
+         r_jid: r.jid, r_class: r.display_class, r_args: r.display_args, r_msg: r.item["error_message"], r_err: r.item["error_class"],
+         r_count: r.item["retry_count"], r_failed_at: r.item["failed_at"].class.name, r_at: r.at.to_f, bt_size: bt.size,
+         d_jid: d.jid, d_msg: d.item["error_message"]
+       })
+       r.retry
+       d.retry`,
+      t.url,
+    );
+    const seen = JSON.parse(out.trim().split('\n').pop()!);
+    // Assess
+    expect(seen).toMatchObject({ retry_size: 1, dead_size: 1, r_jid: retried, r_class: 'FailJob', r_args: ['boom ünïcode'], r_msg: 'boom ünïcode', r_err: 'CustomError', r_count: 0, r_failed_at: 'Float', d_jid: dead, d_msg: 'gone' });
+    expect(seen.bt_size).toBeGreaterThan(0);
+    expect(seen.bt_size).toBeLessThanOrEqual(3);
+    // The poller runs both again: the retried one fails into retry with retry_count 0 again (Ruby made it −1)
+    await eventually(async () => (await executions(t.redis)).get(retried) === 2 && (await executions(t.redis)).get(dead) === 2, 15_000, 'the retried jobs to run again');
+    await eventually(async () => (await t.redis.zcard('retry')) === 1 && (await t.redis.zcard('dead')) === 1);
+    const again = JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!);
+    expect(again).toMatchObject({ jid: retried, retry_count: 0 });
+    expect(typeof again.retried_at).toBe('number');
+  });
+
+  it('renders a retry entry\'s detail page in the Sidekiq Web UI', async () => {
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    await new Client({ redis: t.redis }).push({ class: 'FailJob', queue: 'q', args: ['web'] });
+    await eventually(async () => (await t.redis.zcard('retry')) === 1);
+    const out = runRuby(
+      `require "sidekiq/web"; require "rack/mock"; require "securerandom"
+       r = Sidekiq::RetrySet.new.first
+       app = Sidekiq::Web.new
+       res = Rack::MockRequest.new(app).get("/retries/#{r.score}-#{r.jid}", "rack.session" => {})
+       puts res.status
+       puts(res.body.include?("FailJob") ? "has-class" : "no-class")`,
+      t.url,
+    );
+    expect(out.trim().split('\n').slice(-2)).toEqual(['200', 'has-class']);
+  });
+});
