@@ -20,6 +20,7 @@ import { EVENT_VERSION, checkEvent, type EventJob, type InvocationEvent, type In
 import { buildContext, parsePayload, type JobContext } from './handler/context.js';
 import { JobDirective, RetryJobIn, checkDelay, toJobError } from './handler/errors.js';
 import { runChain, type Middleware } from './handler/middleware.js';
+import { logLevelFromEnv, type LogLevel } from './handler/logger.js';
 
 export type { JobContext, ActiveJobInfo } from './handler/context.js';
 export { MalformedJobError } from './handler/context.js';
@@ -77,22 +78,24 @@ export function jobHandler<A extends unknown[] = unknown[]>(fn: JobFunction<A>, 
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`jobHandler: concurrency must be a positive integer, got ${concurrency}`);
   if (typeof fn !== 'function') throw new TypeError('jobHandler: pass the job function, (args, job) => …');
+  // Read at import, so a bad LOG_LEVEL fails the function loudly instead of failing each job.
+  const level = logLevelFromEnv();
   return async (event, context) => {
     const why = checkEvent(event);
     if (why) {
       throw new InvalidEventError(`sidekiq-lambda: invalid event: ${why}. A jobHandler function expects {"sidekiqLambda":${EVENT_VERSION},"jobs":[{"payload":"<job JSON>","queue":"…"}]}, as the poller sends.`);
     }
     const lambda = context ?? noContext();
-    const results = await mapBounded(event.jobs, concurrency, (j) => runOne(fn, options, j, lambda));
+    const results = await mapBounded(event.jobs, concurrency, (j) => runOne(fn, options, j, lambda, level));
     return { sidekiqLambda: EVENT_VERSION, results };
   };
 }
 
-async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions, ej: EventJob, lambda: Context): Promise<JobResult> {
+async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions, ej: EventJob, lambda: Context, level: LogLevel): Promise<JobResult> {
   let job: JobContext;
   try {
     const parsed = parsePayload(ej.payload);
-    job = buildContext(parsed, ej.payload, ej.queue || parsed.job.queue || 'default', lambda, options.client);
+    job = buildContext(parsed, ej.payload, ej.queue || parsed.job.queue || 'default', lambda, options.client, level);
   } catch (e) {
     // A payload that can never run: straight to the dead set, as Sidekiq does with unparseable jobs.
     return { jid: guessJid(ej.payload), status: 'failed', error: toJobError(e), action: 'kill' };

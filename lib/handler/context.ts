@@ -14,7 +14,7 @@ import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
 import { parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
 import { readTimestamp } from '../protocol/time.js';
-import { createLogger, type LogSink, type Logger } from './logger.js';
+import { createLogger, logLevelFromEnv, type LogLevel, type LogSink, type Logger } from './logger.js';
 
 /** The ActiveJob side of a wrapped job (sidekiq-protocol.md §8.2). */
 export interface ActiveJobInfo {
@@ -118,12 +118,24 @@ function toDate(value: unknown): Date | undefined {
   return ms === undefined ? undefined : new Date(ms);
 }
 
-/** Builds the context of one job. `clientOf` is called on first use of `job.client` only. */
-export function buildContext(parsed: ParsedPayload, raw: string, queue: string, lambda: Context, clientOf?: () => Client): JobContext {
+/**
+ * Builds the context of one job. `clientOf` is called on first use of `job.client` only.
+ *
+ * @example
+ * const job = buildContext(parsePayload(raw), raw, 'default', lambdaContext);
+ */
+export function buildContext(
+  parsed: ParsedPayload,
+  raw: string,
+  queue: string,
+  lambda: Context,
+  clientOf?: () => Client,
+  level: LogLevel = logLevelFromEnv(),
+): JobContext {
   const { job } = parsed;
   const hooks = testHooks(lambda);
   const jid = typeof job.jid === 'string' ? job.jid : '';
-  const logger = createLogger({ jid, class: parsed.cls, queue }, hooks.sink);
+  const logger = createLogger({ jid, class: parsed.cls, queue }, hooks.sink, level);
   let client: Client | undefined;
   return {
     jid,

@@ -156,6 +156,28 @@ describe('handler', () => {
       expect(hello.big).toBe(12345678901234567000); // exact in the line; JSON.parse in the test rounds it
       expect(out.logs.find((l) => l.msg === 'done')).toMatchObject({ jid: '0123456789abcdef01234567' });
     });
+    it('filters by LOG_LEVEL, read when the handler is made, and fails loudly on a bad one', async () => {
+      // Prepare
+      const before = process.env.LOG_LEVEL;
+      try {
+        process.env.LOG_LEVEL = 'warn';
+        const quiet = jobHandler((_a, job) => {
+          job.logger.info('hidden');
+          job.logger.warn('shown');
+        });
+        process.env.LOG_LEVEL = 'loud';
+
+        // Act
+        const out = await runJob(quiet, makeJob());
+
+        // Assess
+        expect(out.logs.map((l) => l.msg)).toEqual(['shown']);
+        expect(() => jobHandler(() => undefined)).toThrow('LOG_LEVEL must be debug, info, warn or error, got "loud"');
+      } finally {
+        if (before === undefined) delete process.env.LOG_LEVEL;
+        else process.env.LOG_LEVEL = before;
+      }
+    });
   });
 
   describe('outcomes', () => {
@@ -468,6 +490,24 @@ describe('handler', () => {
       expect(got).toBe(9007199254740993n);
       expect(wire).toEqual(res);
       expect(wire.results[0]).toMatchObject({ status: 'failed', error: { message: 'saw 9007199254740993' } });
+    });
+  });
+
+  describe('testing helpers', () => {
+    it('buildPayload writes Sidekiq key order, float-second times and exact big integers', () => {
+      const raw = buildPayload({ class: 'HardJob', queue: 'low', jid: '0123456789abcdef01234567', args: [2n ** 64n, 1.5], tags: ['a'] }, 1795334852173);
+      expect(raw).toBe(
+        '{"retry":true,"queue":"low","tags":["a"],"class":"HardJob","args":[18446744073709551616,1.5],"jid":"0123456789abcdef01234567","created_at":1795334852.173,"enqueued_at":1795334852.173}',
+      );
+    });
+
+    it('buildPayload rejects arguments Ruby cannot read back', () => {
+      expect(() => buildPayload({ class: 'HardJob', args: [new Date(0)] })).toThrow('args[0]: Date objects are not JSON-native');
+    });
+
+    it('runJob refuses a handler that does not answer the poller contract', async () => {
+      const notAJobHandler = (async () => ({ ok: true })) as unknown as ReturnType<typeof jobHandler>;
+      await expect(runJob(notAJobHandler, makeJob())).rejects.toThrow('is not a version-1 response with 1 results');
     });
   });
 });
