@@ -80,7 +80,7 @@ export class SidekiqLambda extends Construct {
       architecture,
       cpu: props.pollerCpu ?? INFRA_DEFAULTS.pollerCpu,
       memoryMiB: props.pollerMemoryMiB ?? INFRA_DEFAULTS.pollerMemoryMiB,
-      desiredTasks: props.desiredTasks ?? minTasks,
+      desiredTasks: props.desiredTasks,
       minTasks,
       maxTasks: props.maxTasks ?? Math.max(INFRA_DEFAULTS.maxTasks, minTasks),
       targetBacklogPerTask: props.targetBacklogPerTask ?? INFRA_DEFAULTS.targetBacklogPerTask,

@@ -34,7 +34,8 @@ export interface PollerServiceProps {
   readonly architecture: ecs.CpuArchitecture;
   readonly cpu: number;
   readonly memoryMiB: number;
-  readonly desiredTasks: number;
+  /** Unset: a deploy keeps the count autoscaling chose. */
+  readonly desiredTasks?: number;
   readonly minTasks: number;
   readonly maxTasks: number;
   readonly targetBacklogPerTask: number;

@@ -77,7 +77,10 @@ export interface SidekiqLambdaProps {
   readonly pollerCpu?: number;
   /** @default - 512 */
   readonly pollerMemoryMiB?: number;
-  /** @default - `minTasks` */
+  /**
+   * Tasks at creation, and reset to on every deploy when set.
+   * @default - not set: ECS starts one task, autoscaling keeps it within minTasks..maxTasks, and a deploy keeps the current count
+   */
   readonly desiredTasks?: number;
   /** At least 1: the poller itself publishes the backlog metric that scales it out. @default - 1 */
   readonly minTasks?: number;
@@ -181,8 +184,7 @@ export function validateProps(props: SidekiqLambdaProps): void {
   const max = props.maxTasks ?? Math.max(INFRA_DEFAULTS.maxTasks, min);
   if (!isInt(min, 1)) throw new Error(ERRORS.minTasks);
   if (!isInt(max, min)) throw new Error(ERRORS.maxTasks);
-  const desired = props.desiredTasks ?? min;
-  if (!isInt(desired, min, max)) throw new Error(ERRORS.desiredTasks);
+  if (props.desiredTasks !== undefined && !isInt(props.desiredTasks, min, max)) throw new Error(ERRORS.desiredTasks);
   const shutdown = props.shutdownTimeoutSeconds ?? POLLER_DEFAULTS.shutdownTimeoutSeconds;
   if (!isInt(shutdown, 0, MAX_STOP_TIMEOUT_SECONDS - STOP_MARGIN_SECONDS)) throw new Error(ERRORS.shutdown);
 }

@@ -1,7 +1,8 @@
 /**
  * Factories for the infra tests: declarations, a synthesized stack, and readers for the template.
  */
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, type CfnElement } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { JobDeclaration } from '../../lib/jobs.js';
 import { SidekiqLambda } from '../../infra/construct.js';
@@ -22,21 +23,28 @@ export interface Synth {
 }
 
 /** One construct in a fresh stack, without bundling unless asked. */
-export function makeSidekiq(props: Partial<SidekiqLambdaProps> = {}, configure?: (stack: Stack) => Partial<SidekiqLambdaProps>): Synth {
+export function makeSidekiq(
+  props: Partial<SidekiqLambdaProps> = {},
+  configure?: (stack: Stack) => Partial<SidekiqLambdaProps>,
+  after?: (sidekiq: SidekiqLambda, stack: Stack) => void,
+): Synth {
   const app = new App();
   const stack = new Stack(app, 'Test');
   const sidekiq = new SidekiqLambda(stack, 'Sidekiq', { jobs: DECLARATIONS, skipBundling: true, ...props, ...configure?.(stack) });
+  after?.(sidekiq, stack);
   return { stack, sidekiq, template: Template.fromStack(stack) };
 }
 
-/** The logical id of the one resource of this type whose path contains `pathPart`. */
-export function logicalIdOf(stack: Stack, type: string, pathPart: string): string {
-  const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Metadata?: Record<string, string> }> };
-  const ids = Object.entries(template.Resources)
-    .filter(([, r]) => r.Type === type && (r.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart))
-    .map(([id]) => id);
-  if (ids.length !== 1) throw new Error(`expected one ${type} at *${pathPart}*, found ${ids.length}`);
-  return ids[0]!;
+/** The logical id of a construct's CloudFormation resource (its default child, or itself). */
+export function idOf(construct: IConstruct): string {
+  const element = (construct.node.defaultChild ?? construct) as CfnElement;
+  return Stack.of(construct).getLogicalId(element);
+}
+
+/** A value computed once, on first use: for read-only templates shared by several tests. */
+export function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
 /** Renders an `Fn::Join` of literals and `Ref`s as text, each Ref as its logical id. */
