@@ -11,6 +11,7 @@
  * 3. `defineJob`: a typed handle on a Ruby class (plain Sidekiq or ActiveJob).
  * 4. One client per process from `REDIS_URL`, reused across Lambda invocations.
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { connect, ready, redisUrlFromEnv } from './redis/connection.js';
 import { keys as makeKeys, type Keys } from './protocol/keys.js';
@@ -65,6 +66,12 @@ export interface ClientOptions {
   now?: () => EpochMs;
 }
 
+/** A job's payload text with its options rendered; `render` adds one job's args and jid. */
+interface PayloadTemplate {
+  readonly queue: string;
+  render(args: unknown[], jid: string): string;
+}
+
 const STANDARD = new Set(['class', 'args', 'jid', 'at', 'queue', 'retry', 'batchSize', 'created_at', 'enqueued_at']);
 /** `perform_in`/`perform_at`: numbers below this are intervals in seconds (Sidekiq's rule). */
 const INTERVAL_LIMIT = 1_000_000_000;
@@ -106,13 +113,15 @@ export class Client {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Builds the payload text: defaults, the caller's options, class, args, jid, timestamps (Ruby's key order). */
-  private payload(item: JobOptions & { class: string; args: unknown[]; jid?: string }, createdAt: EpochMs, enqueuedAt?: EpochMs): { json: string; jid: string; queue: string } {
+  /**
+   * Validates a job's options once and returns its payload text around `args` and `jid`: defaults,
+   * the caller's options, class | args, jid | timestamps (Ruby's key order). Shared by `push` and
+   * `pushBulk`, so both write the same bytes; a bulk push renders each job with two concatenations.
+   */
+  private template(item: JobOptions & { class: string }, createdAt: EpochMs, enqueuedAt?: EpochMs): PayloadTemplate {
     const cls = validateClass(item.class);
-    const args = validateArgs(item.args);
     const queue = validateQueue(item.queue ?? 'default');
     const retry = validateRetry(item.retry ?? true);
-    const jid = item.jid === undefined ? generateJid() : validateJid(item.jid);
     if (item.tags !== undefined && !(Array.isArray(item.tags) && item.tags.every((t) => typeof t === 'string'))) {
       throw new JobValidationError('tags', 'must be an array of strings');
     }
@@ -125,17 +134,21 @@ export class Client {
       if (k !== 'tags') validateJsonOption(k, v);
       custom.push([k, v]);
     }
-    const json = writeObject([
-      ['retry', retry],
-      ['queue', queue],
-      ...custom,
-      ['class', cls],
-      ['args', args],
-      ['jid', jid],
-      ['created_at', writeTimestamp(createdAt, this.version)],
-      ['enqueued_at', enqueuedAt === undefined ? undefined : writeTimestamp(enqueuedAt, this.version)],
-    ]);
-    return { json, jid, queue };
+    const head = writeObject([['retry', retry], ['queue', queue], ...custom, ['class', cls]]).slice(0, -1) + ',"args":';
+    const created = writeTimestamp(createdAt, this.version).text;
+    const enqueued = enqueuedAt === undefined ? '' : `,"enqueued_at":${writeTimestamp(enqueuedAt, this.version).text}`;
+    const tail = `","created_at":${created}${enqueued}}`;
+    // `args` is validated JSON-native and `jid` is 24 hex characters, so neither needs more escaping.
+    return { queue, render: (args, jid) => `${head}${JSON.stringify(args)},"jid":"${jid}${tail}` };
+  }
+
+  /** One job's payload text (see {@link Client.template}). */
+  private payload(item: JobOptions & { class: string; args: unknown[]; jid?: string }, createdAt: EpochMs, enqueuedAt?: EpochMs): { json: string; jid: string; queue: string } {
+    const { args, jid: given, ...options } = item;
+    const tpl = this.template(options, createdAt, enqueuedAt);
+    validateArgs(args);
+    const jid = given === undefined ? generateJid() : validateJid(given);
+    return { json: tpl.render(args, jid), jid, queue: tpl.queue };
   }
 
   /**
@@ -170,42 +183,37 @@ export class Client {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new JobValidationError('batchSize', 'must be a positive integer');
     const now = this.now();
     const jids: string[] = [];
+    // Options are the same for every job: validate and render them once (lazily, so an empty
+    // list is a no-op as in Sidekiq), then each job costs its args check and two concatenations.
+    let immediate: PayloadTemplate | undefined;
+    let scheduled: PayloadTemplate | undefined;
     for (let start = 0; start < list.length; start += batchSize) {
       const m = this.redis.pipeline();
       const byQueue = new Map<string, string[]>();
       const end = Math.min(start + batchSize, list.length);
+      const random = randomBytes(12 * (end - start)).toString('hex'); // one call per batch, not per job
       for (let i = start; i < end; i++) {
         const args = list[i];
         if (!Array.isArray(args)) throw new JobValidationError(`args[${i}]`, 'must be an array of arguments');
+        validateArgs(args, `args[${i}]`);
+        const jid = random.slice(24 * (i - start), 24 * (i - start + 1));
         const atI = Array.isArray(at) ? at[i] : at;
         if (atI !== undefined) {
-          const p = this.payloadAt(rest, args, now, i);
-          m.zadd(this.keys.schedule, score(toEpochMs(atI, Array.isArray(at) ? `at[${i}]` : 'at')), p.json);
-          jids.push(p.jid);
+          scheduled ??= this.template(rest, now);
+          m.zadd(this.keys.schedule, score(toEpochMs(atI, Array.isArray(at) ? `at[${i}]` : 'at')), scheduled.render(args, jid));
         } else {
-          const p = this.payloadAt(rest, args, now, i, now);
-          let q = byQueue.get(p.queue);
-          if (!q) byQueue.set(p.queue, (q = []));
-          q.push(p.json);
-          jids.push(p.jid);
+          immediate ??= this.template(rest, now, now);
+          let q = byQueue.get(immediate.queue);
+          if (!q) byQueue.set(immediate.queue, (q = []));
+          q.push(immediate.render(args, jid));
         }
+        jids.push(jid);
       }
       if (byQueue.size > 0) m.sadd(this.keys.queues, ...byQueue.keys());
       for (const [q, jsons] of byQueue) m.lpush(this.keys.queue(q), ...jsons);
       await this.run(m);
     }
     return jids;
-  }
-
-  private payloadAt(rest: JobOptions & { class: string }, args: unknown[], now: EpochMs, i: number, enqueuedAt?: EpochMs) {
-    try {
-      return this.payload({ ...rest, args }, now, enqueuedAt);
-    } catch (e) {
-      if (e instanceof JobValidationError && e.path.startsWith('args')) {
-        throw new JobValidationError(`args[${i}]${e.path.slice(4)}`, e.problem);
-      }
-      throw e;
-    }
   }
 
   /** `perform_async`: enqueue now. */
