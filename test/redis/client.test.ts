@@ -290,6 +290,25 @@ describe('Client', () => {
       expect(new Set(stored.map((j) => j.enqueued_at))).toEqual(new Set([1795334852]));
     });
 
+    it('writes the same bytes as push for the same job, apart from the jid', async () => {
+      const client = makeClient();
+      const options = { class: 'A', queue: 'same', retry: 2, backtrace: true, tags: ['t'], custom: { k: [1, 'é\u2028'] } };
+      const args = [1, 'two', { three: [3.5, null, true] }];
+      const pushed = await client.push({ ...options, args });
+      const [bulked] = await client.pushBulk({ ...options, args: [args] });
+      const [second, first] = await t.redis.lrange('queue:same', 0, -1);
+      expect(second!.replace(bulked!, 'JID')).toBe(first!.replace(pushed, 'JID'));
+      expect(first).toBe(
+        `{"retry":2,"queue":"same","backtrace":true,"tags":["t"],"custom":{"k":[1,"é\u2028"]},"class":"A","args":[1,"two",{"three":[3.5,null,true]}],"jid":"${pushed}","created_at":1795334852.0,"enqueued_at":1795334852.0}`,
+      );
+    });
+
+    it('an empty list is a no-op, as in Sidekiq', async () => {
+      const client = makeClient();
+      expect(await client.pushBulk({ class: 'A', args: [] })).toEqual([]);
+      expect(await t.redis.dbsize()).toBe(0);
+    });
+
     it('honours batchSize', async () => {
       const client = makeClient();
       const cmds = await monitor(() => client.pushBulk({ class: 'A', args: [[1], [2], [3], [4], [5]], batchSize: 2 }));
