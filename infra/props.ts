@@ -135,7 +135,8 @@ export const INFRA_DEFAULTS = {
   queueLatencyAlarmSeconds: 300,
   /** The scheduler runs its one-second loop until shortly before this; one invocation a minute. */
   schedulerTimeoutSeconds: 60,
-  schedulerMemoryMb: 256,
+  /** It waits on Redis, it does not compute; it runs around the clock, so memory is most of its cost. */
+  schedulerMemoryMb: 128,
 } as const;
 
 export const ERRORS = {

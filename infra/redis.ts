@@ -10,7 +10,7 @@
  * 3. Both answer the same questions: the `REDIS_*` environment, the AUTH token as an ECS secret or a
  *    deploy-time secret value, and "admit these client security groups".
  */
-import { SecretValue, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
@@ -109,6 +109,9 @@ export class ManagedRedis extends Construct implements RedisEndpoint {
       snapshotRetentionLimit: props.snapshotRetentionDays ?? d.snapshotRetentionDays,
       autoMinorVersionUpgrade: true,
     });
+    // This Redis holds every queued, scheduled, retrying and dead job: deleting or replacing it
+    // takes a final snapshot first.
+    this.replicationGroup.applyRemovalPolicy(RemovalPolicy.SNAPSHOT);
     if (!multiAz) {
       Validations.of(this.replicationGroup).acknowledge({
         id: 'AwsSolutions-AEC4',
