@@ -72,7 +72,12 @@ export function planMove(member: string, nowMs: EpochMs, version: SidekiqVersion
   const r = readJob(member);
   if ('reason' in r) return { member, queue: undefined, payload: deadPayload(member, r.reason), reason: r.reason };
   try {
-    const payload = withFields(member, { enqueued_at: writeTimestamp(nowMs, version) });
+    const at = writeTimestamp(nowMs, version);
+    // Scheduled jobs carry no top-level `enqueued_at` (Sidekiq pushes them without one): append it
+    // before the closing brace, as Ruby's Hash#[]= + JSON.generate would, touching no other byte.
+    // Only a payload that has one (a retry) needs the field-by-field rewrite.
+    const end = member.lastIndexOf('}');
+    const payload = !('enqueued_at' in r.job) && end > 0 ? `${member.slice(0, end)},"enqueued_at":${at.text}${member.slice(end)}` : withFields(member, { enqueued_at: at });
     // Client.push's default queue; the payload is left without the field (bytes untouched).
     return { member, queue: r.job.queue ?? 'default', payload };
   } catch (e) {
@@ -96,14 +101,17 @@ function deadPayload(raw: string, reason: string): string {
   }
 }
 
-/** Builds the `sklPromote_v1` arguments for one batch. Exported for tests. */
-export function promoteArgs(keys: Keys, plans: readonly PlannedMove[], nowMs: EpochMs, set: string): (string | number)[] {
+/**
+ * Builds the `sklPromote_v2` arguments for one batch. `dueBy` (float seconds) is the latest score
+ * still moved; the API passes a far-future one to move an entry before its time ("Retry Now").
+ */
+export function promoteArgs(keys: Keys, plans: readonly PlannedMove[], nowMs: EpochMs, set: string, dueBy: string = score(nowMs)): (string | number)[] {
   const queueIndex = new Map<string, number>();
   for (const p of plans) if (p.queue !== undefined && !queueIndex.has(p.queue)) queueIndex.set(p.queue, queueIndex.size + 1);
   const names = [...queueIndex.keys()];
   const now = score(nowMs);
   const args: (string | number)[] = [3 + names.length, set, keys.queues, keys.dead, ...names.map((q) => keys.queue(q))];
-  args.push(now, now, score(nowMs - DEAD_TIMEOUT_MS), DEAD_MAX_JOBS, names.length, ...names);
+  args.push(dueBy, now, score(nowMs - DEAD_TIMEOUT_MS), DEAD_MAX_JOBS, names.length, ...names);
   for (const p of plans) args.push(p.member, p.queue === undefined ? 0 : queueIndex.get(p.queue)!, p.payload);
   return args;
 }
@@ -124,26 +132,49 @@ export async function promoteDue(opts: PromoteOptions): Promise<PromoteResult> {
   const result: PromoteResult = { promoted: 0, dead: 0, lost: 0, byQueue: {} };
   for (const set of [keys.retry, keys.schedule]) {
     // Why this loop is safe with any number of promoters (ours, and Sidekiq's Enq) at once:
-    // - The read (ZRANGEBYSCORE) takes nothing; two promoters may read and rewrite the same members.
-    // - The move is one script: per member, ZSCORE (still there and still due?), then ZREM, then
-    //   LPUSH — all in one atomic step. Only the caller that finds the member still there pushes it;
-    //   Sidekiq's own ZREM runs in its own script, so exactly one of us removes each job.
+    // - A read (ZRANGEBYSCORE) takes nothing; two promoters may read and rewrite the same members.
+    // - The move is one script: for the batch, ZMSCORE (each member still there and still due?),
+    //   then ZREM and LPUSH of exactly those — one atomic step. Only the caller that finds a member
+    //   still there pushes it; Sidekiq's pop is an atomic script too, so exactly one of us removes
+    //   each job.
     // - Nothing is written between the ZREM and the LPUSH, so a crash cannot lose a job (Sidekiq's
     //   Enq can: it pops, then pushes in a second round trip). A crash before the script leaves
     //   the members in place for the next round.
-    // - The loop ends when a read returns less than a full batch: every member that was due then
-    //   was in that batch and has been moved, by us or by another promoter.
-    for (;;) {
-      const nowMs = now();
-      const members = await redis.zrangebyscore(set, '-inf', score(nowMs), 'LIMIT', 0, batch);
-      if (members.length === 0) break;
-      const plans = members.map((m) => planMove(m, nowMs, version));
-      const statuses = await redis.sklPromote_v1(...(promoteArgs(keys, plans, nowMs, set) as [number, ...(string | number)[]]));
-      tally(result, plans, statuses, set, opts.log);
-      if (members.length < batch || opts.shouldStop?.()) break;
+    // - To keep Redis and this process both busy, the next batch is read ahead (at offset `batch`,
+    //   behind the batch being moved) and rewritten while the script runs. A read-ahead member that
+    //   someone else moved meanwhile is simply not found by the script; one skipped because the set
+    //   shifted under the offset is found by the fresh read from offset 0 that ends the round: the
+    //   round ends only when that read finds nothing due.
+    const read = (offset: number): Promise<string[]> => handled(redis.zrangebyscore(set, '-inf', score(now()), 'LIMIT', offset, batch));
+    const plan = (members: string[]): { plans: PlannedMove[]; at: EpochMs } => {
+      const at = now();
+      return { plans: members.map((m) => planMove(m, at, version)), at };
+    };
+    let current = plan(await read(0));
+    let ahead = read(batch);
+    while (current.plans.length > 0) {
+      const moving = handled(redis.sklPromote_v2(...(promoteArgs(keys, current.plans, current.at, set) as [number, ...(string | number)[]])));
+      const after = read(batch); // runs after the script: the batch behind the next one
+      const next = plan(await ahead); // rewritten while Redis runs the script
+      tally(result, current.plans, await moving, set, opts.log);
+      current = next;
+      ahead = after;
+      if (current.plans.length === 0 && !opts.shouldStop?.()) {
+        await after;
+        current = plan(await read(0));
+        ahead = read(batch);
+      }
+      if (opts.shouldStop?.()) break;
     }
+    await ahead;
   }
   return result;
+}
+
+/** Marks a promise handled (it still rejects when awaited), so a failed round cannot leave an unhandled rejection behind. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 function tally(result: PromoteResult, plans: readonly PlannedMove[], statuses: number[], set: string, log?: (obj: object) => void): void {
