@@ -38,6 +38,13 @@ export interface LocalLambdaOptions {
   readonly region?: string;
   /** @defaultValue '000000000000' — in ARNs. */
   readonly accountId?: string;
+  /**
+   * @defaultValue 1 — Lambda's model: an environment runs one invocation at a time, so each
+   * invocation in flight holds a worker thread, and every invocation wakes one. More lets a worker
+   * run several at once (module state shared, as threads share it in a Sidekiq process; a timeout
+   * or crash then ends the others in that environment too): a throughput mode for benchmarks.
+   */
+  readonly invocationsPerEnvironment?: number;
   /** @defaultValue no logging — receives one line per notable event (start, failed `Event` invocation). */
   readonly logger?: (line: string) => void;
 }
@@ -62,6 +69,10 @@ export interface LocalLambda {
  */
 export async function startLocalLambda(opts: LocalLambdaOptions): Promise<LocalLambda> {
   opts.functions.forEach(validateFunction);
+  const perEnvironment = opts.invocationsPerEnvironment ?? 1;
+  if (!Number.isInteger(perEnvironment) || perEnvironment < 1) {
+    throw new TypeError(`local lambda: invocationsPerEnvironment must be an integer >= 1, got ${perEnvironment}`);
+  }
   const region = opts.region ?? 'us-east-1';
   const accountId = opts.accountId ?? '000000000000';
   const log = opts.logger ?? (() => {});
@@ -79,7 +90,9 @@ export async function startLocalLambda(opts: LocalLambdaOptions): Promise<LocalL
       const onEventResult = (req: InvokeRequest, result: InvokeResult): void => {
         if (result.kind !== 'success') log(`lambda ${fn.name}: Event invocation ${req.requestId} failed: ${result.body}`);
       };
-      pools.set(fn.name, new EnvironmentPool({ fn, runtimeFile, data, env: lambdaEnvironment(fn, region, moduleName), onEventResult }));
+      const env = lambdaEnvironment(fn, region, moduleName);
+      const { invocationsPerEnvironment } = opts;
+      pools.set(fn.name, new EnvironmentPool({ fn, runtimeFile, data, env, invocationsPerEnvironment, onEventResult }));
     }
     const server = createServer({ noDelay: true }, invokeListener({ pools, region, accountId }));
     // The SDK keeps sockets open between calls; Node's 5 s default would race them and reset a

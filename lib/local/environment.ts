@@ -1,14 +1,16 @@
 /**
- * One execution environment: a worker thread running one function's handler, one invocation at a
- * time, like a Lambda sandbox.
+ * One execution environment: a worker thread running one function's handler — one invocation at a
+ * time, like a Lambda sandbox, unless the pool gives it more (`invocationsPerEnvironment`).
  *
  * Tasks:
  * 1. Start the worker with the function's environment variables (Lambda's, then the declared
  *    ones) and its memory size as the V8 heap limit (`resourceLimits`).
- * 2. Invoke: post the request, enforce the timeout, resolve with the runtime's answer.
+ * 2. Invoke: post the request (batched per event-loop turn), enforce the timeout, resolve with the
+ *    runtime's answer.
  * 3. Turn the ways an environment dies into Lambda's answers for the invocation in flight: a
  *    timeout (`Sandbox.Timedout`), a heap over the limit (`Runtime.OutOfMemory`), `process.exit`
- *    (`Runtime.ExitError`); then discard the environment and tell the pool (`onGone`).
+ *    (`Runtime.ExitError`); then discard the environment and tell the pool (`onGone`). Other
+ *    invocations sharing the environment end with it, as `Runtime.ExitError`.
  *
  * Why worker threads and not child processes: a warm worker costs one `postMessage` each way per
  * invocation (~10 µs), where a child process costs a pipe write, a syscall and a JSON frame each
@@ -19,8 +21,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { exitBody, outOfMemoryBody, timeoutBody } from './errors.js';
-import type { InvokeMessage, ResultMessage, RuntimeData } from './runtime.js';
-import type { InvokeRequest, InvokeResult, LocalFunction } from './types.js';
+import type { InvokeMessage, ResultBatch, RuntimeData } from './runtime.js';
+import type { InvokeRequest, InvokeResult, LocalFunction, ResultKind } from './types.js';
 
 /** Host variables passed through to handlers (Lambda has no host; a dev machine needs PATH and AWS credentials). */
 const PASSED_THROUGH = ['PATH', 'HOME', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'];
@@ -54,7 +56,6 @@ export function lambdaEnvironment(fn: LocalFunction, region: string, moduleName:
 }
 
 interface Pending {
-  readonly requestId: string;
   readonly resolve: (r: InvokeResult) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -70,7 +71,8 @@ export interface EnvironmentOptions {
 
 export class ExecutionEnvironment {
   alive = true;
-  private pending: Pending | null = null;
+  private readonly pending = new Map<string, Pending>();
+  private outbox: InvokeMessage[] = [];
   private lastError: unknown = null;
   private readonly worker: Worker;
   private readonly timeoutMs: number;
@@ -82,57 +84,72 @@ export class ExecutionEnvironment {
       workerData: opts.data,
       env: opts.env,
       resourceLimits: { maxOldGenerationSizeMb: opts.fn.memoryMb },
+      // Not the parent's flags: a loader such as tsx would load into every environment.
+      execArgv: [],
     });
-    this.worker.on('message', (m: ResultMessage) => this.onMessage(m));
+    this.worker.on('message', (batch: ResultBatch) => this.onResults(batch));
     this.worker.on('error', (e) => {
       this.lastError = e;
     });
     this.worker.on('exit', (code) => this.onExit(code));
   }
 
+  /** Invocations in flight in this environment. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   /** Runs one invocation; resolves with the answer, whatever happens to the worker. */
   invoke(req: InvokeRequest): Promise<InvokeResult> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
-      this.pending = { requestId: req.requestId, resolve, timer };
-      const message: InvokeMessage = [req.requestId, req.payload, req.invokedFunctionArn, Date.now() + this.timeoutMs];
-      this.worker.postMessage(message);
+      const timer = setTimeout(() => this.onTimeout(req.requestId), this.timeoutMs);
+      this.pending.set(req.requestId, { resolve, timer });
+      if (this.outbox.length === 0) setImmediate(this.flush);
+      this.outbox.push([req.requestId, req.payload, req.invokedFunctionArn, Date.now() + this.timeoutMs]);
     });
   }
 
-  /** Stops the worker; an invocation in flight is answered as a runtime exit. */
+  /** Stops the worker; invocations in flight are answered as a runtime exit. */
   async discard(): Promise<void> {
     this.gone();
     await this.worker.terminate();
   }
 
-  private settle(result: InvokeResult): void {
-    const p = this.pending;
+  /** Posts this turn's invocations as one message: one wake-up of the worker per turn. */
+  private readonly flush = (): void => {
+    const batch = this.outbox;
+    this.outbox = [];
+    if (this.alive) this.worker.postMessage(batch);
+  };
+
+  private settle(requestId: string, result: InvokeResult): void {
+    const p = this.pending.get(requestId);
     if (!p) return;
-    this.pending = null;
+    this.pending.delete(requestId);
     clearTimeout(p.timer);
     p.resolve(result);
   }
 
-  private onMessage([kind, body, discard]: ResultMessage): void {
-    this.settle({ kind, body });
+  private onResults(batch: ResultBatch): void {
+    let discard = false;
+    for (let i = 0; i + 3 < batch.length; i += 4) {
+      this.settle(batch[i] as string, { kind: batch[i + 1] as ResultKind, body: batch[i + 2] as string });
+      discard ||= batch[i + 3] === true;
+    }
     if (discard) void this.discard();
   }
 
-  private onTimeout(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.settle({ kind: 'function-error', body: timeoutBody(p.requestId, this.opts.fn.timeoutSeconds) });
+  private onTimeout(requestId: string): void {
+    this.settle(requestId, { kind: 'function-error', body: timeoutBody(requestId, this.opts.fn.timeoutSeconds) });
     void this.discard();
   }
 
   private onExit(code: number): void {
-    const p = this.pending;
-    if (p) {
-      const oom = (this.lastError as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.settle({ kind: 'function-error', body: oom ? outOfMemoryBody(p.requestId) : exitBody(p.requestId, code) });
-    }
     this.gone();
+    const oom = (this.lastError as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    for (const requestId of [...this.pending.keys()]) {
+      this.settle(requestId, { kind: 'function-error', body: oom ? outOfMemoryBody(requestId) : exitBody(requestId, code) });
+    }
   }
 
   private gone(): void {

@@ -5,7 +5,8 @@
  * 1. Admit a synchronous invocation while fewer than `concurrency` are in flight; otherwise refuse
  *    it (the HTTP layer answers 429), as Lambda does for reserved concurrency.
  * 2. Reuse warm environments, most recently used first; start a new one (a cold start) only when
- *    none is idle. An environment that died (timeout, crash, init error) is dropped, never reused.
+ *    none has room. Room is one invocation, as in Lambda, unless `invocationsPerEnvironment` says
+ *    more. An environment that died (timeout, crash, init error) is dropped, never reused.
  * 3. Queue `Event` invocations while the function is at its limit and run them as slots free up —
  *    Lambda's asynchronous queue, without its retries — and report each outcome.
  * 4. On close, stop every worker.
@@ -19,18 +20,25 @@ export interface PoolOptions {
   readonly runtimeFile: string;
   readonly data: RuntimeData;
   readonly env: Record<string, string>;
+  /** @defaultValue 1 — invocations one environment runs at once. */
+  readonly invocationsPerEnvironment?: number;
   /** The outcome of each `Event` invocation (nobody waits for it). */
   readonly onEventResult: (req: InvokeRequest, result: InvokeResult) => void;
 }
 
 export class EnvironmentPool {
+  /** Environments with room for one more invocation, most recently used last. */
   private readonly idle: ExecutionEnvironment[] = [];
+  private readonly onIdle = new WeakSet<ExecutionEnvironment>();
   private readonly all = new Set<ExecutionEnvironment>();
   private readonly queued: InvokeRequest[] = [];
   private active = 0;
   private closed = false;
+  private readonly perEnvironment: number;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: PoolOptions) {
+    this.perEnvironment = opts.invocationsPerEnvironment ?? 1;
+  }
 
   /** Invocations in flight and environments alive, for tests and `/stats`-like logging. */
   get stats(): { active: number; environments: number; idle: number; queued: number } {
@@ -63,8 +71,13 @@ export class EnvironmentPool {
 
   private run(req: InvokeRequest): Promise<InvokeResult> {
     this.active++;
-    const env = this.idle.pop() ?? this.spawn();
-    return env.invoke(req).then((result) => {
+    const env = this.idle[this.idle.length - 1] ?? this.spawn();
+    const running = env.invoke(req);
+    if (env.inFlight >= this.perEnvironment) {
+      this.idle.pop();
+      this.onIdle.delete(env);
+    }
+    return running.then((result) => {
       this.release(env);
       return result;
     });
@@ -76,14 +89,14 @@ export class EnvironmentPool {
 
   private release(env: ExecutionEnvironment): void {
     this.active--;
-    if (env.alive && !this.closed) this.idle.push(env);
+    if (env.alive && !this.closed && !this.onIdle.has(env)) this.push(env);
     while (this.queued.length > 0 && this.active < this.opts.fn.concurrency) {
       this.runEvent(this.queued.shift() as InvokeRequest);
     }
   }
 
   private spawn(): ExecutionEnvironment {
-    const env = new ExecutionEnvironment({
+    const env: ExecutionEnvironment = new ExecutionEnvironment({
       fn: this.opts.fn,
       runtimeFile: this.opts.runtimeFile,
       data: this.opts.data,
@@ -91,11 +104,18 @@ export class EnvironmentPool {
       onGone: (gone) => this.forget(gone),
     });
     this.all.add(env);
+    this.push(env);
     return env;
+  }
+
+  private push(env: ExecutionEnvironment): void {
+    this.idle.push(env);
+    this.onIdle.add(env);
   }
 
   private forget(env: ExecutionEnvironment): void {
     this.all.delete(env);
+    this.onIdle.delete(env);
     const i = this.idle.indexOf(env);
     if (i >= 0) this.idle.splice(i, 1);
   }

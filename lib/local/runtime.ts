@@ -6,14 +6,17 @@
  * 1. Init: import the handler bundle once and find the handler export; an import that throws is
  *    answered as Lambda's runtime answers it (the error's own name; `Runtime.UserCodeSyntaxError`,
  *    `Runtime.ImportModuleError`, `Runtime.HandlerNotFound`), and the environment is discarded.
- * 2. Invoke, one at a time: parse the payload (off the HTTP thread), build the `context` object,
- *    call the handler (async or callback style), answer the JSON result or the error body.
- * 3. An uncaught exception or unhandled rejection fails the invocation in flight with the error,
+ * 2. Invoke (one at a time, unless the endpoint allows more per environment): parse the payload
+ *    (off the HTTP thread), build the `context` object, call the handler (async or callback
+ *    style), answer the JSON result or the error body.
+ * 3. An uncaught exception or unhandled rejection fails the invocations in flight with the error,
  *    and asks for the environment to be discarded, as Lambda's runtime exits on them.
  *
- * Protocol (structured-clone tuples, cheaper than objects):
- *   main → worker: [requestId, payload, invokedFunctionArn, deadlineEpochMs]
- *   worker → main: [kind: ResultKind, body: string, discard: boolean]
+ * Protocol (flat arrays, batched per event-loop turn in both directions, so that a burst of
+ * invocations costs one `postMessage` — one thread wake-up — per turn, not one per invocation):
+ *   main → worker: InvokeMessage[]  ([requestId, payload, invokedFunctionArn, deadlineEpochMs])
+ *   worker → main: ResultBatch      (requestId, kind, body, discard, requestId, kind, …)
+ * `discard` asks the main thread to stop this environment (init error, uncaught exception).
  *
  * `workerMain` is shipped to the worker as source text (`runtimeSource()`), so the worker needs no
  * file next to the compiled library (this code runs from `lib/` under vitest/tsx and from `dist/`
@@ -37,8 +40,8 @@ export interface RuntimeData {
 
 /** The main → worker message. */
 export type InvokeMessage = readonly [requestId: string, payload: string, invokedFunctionArn: string, deadline: number];
-/** The worker → main message. */
-export type ResultMessage = readonly [kind: ResultKind, body: string, discard: boolean];
+/** The worker → main message: 4 entries per finished invocation. */
+export type ResultBatch = ReadonlyArray<string | boolean>;
 
 /** Lambda's largest response: 6 MiB + 100 bytes. */
 const MAX_RESPONSE_BYTES = 6_291_556;
@@ -53,7 +56,17 @@ export function workerMain(serializeError: (error: unknown) => string, maxRespon
 
   type Handler = (event: unknown, context: object, callback: (err?: unknown, res?: unknown) => void) => unknown;
   const runtimeError = (name: string, message: string): Error => Object.assign(new Error(message), { name });
-  const post = (kind: ResultKind, body: string, discard: boolean): void => port.postMessage([kind, body, discard]);
+  let outbox: Array<string | boolean> = [];
+  const flush = (): void => {
+    const batch = outbox;
+    outbox = [];
+    port.postMessage(batch);
+  };
+  const inFlight = new Set<string>();
+  const post = (requestId: string, kind: ResultKind, body: string, discard: boolean): void => {
+    if (outbox.length === 0) setImmediate(flush);
+    outbox.push(requestId, kind, body, discard);
+  };
 
   let initError: string | null = null;
   const init = dynamicImport(pathToFileURL(data.bundle).href).then((mod) => {
@@ -101,20 +114,23 @@ export function workerMain(serializeError: (error: unknown) => string, maxRespon
       }
     });
 
-  const respond = (result: unknown): void => {
+  const respond = (requestId: string, result: unknown): void => {
     const body = JSON.stringify(result) ?? 'null';
     if (body.length * 3 > maxResponseBytes && Buffer.byteLength(body) > maxResponseBytes) {
       const message = `Response payload size exceeded maximum allowed payload size (${maxResponseBytes} bytes).`;
-      post('function-error', JSON.stringify({ errorMessage: message, errorType: 'Function.ResponseSizeTooLarge' }), false);
+      post(requestId, 'function-error', JSON.stringify({ errorMessage: message, errorType: 'Function.ResponseSizeTooLarge' }), false);
     } else {
-      post('success', body, false);
+      post(requestId, 'success', body, false);
     }
   };
 
-  let inFlight = false;
+  // Lambda's runtime exits on these; here every invocation in flight fails with the error, and
+  // the main thread discards the environment.
   const crash = (error: unknown): void => {
-    post('function-error', serializeError(error), true);
-    inFlight = false;
+    const body = serializeError(error);
+    for (const requestId of inFlight) post(requestId, 'function-error', body, true);
+    if (inFlight.size === 0) post('', 'function-error', body, true);
+    inFlight.clear();
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', (reason) => {
@@ -123,35 +139,36 @@ export function workerMain(serializeError: (error: unknown) => string, maxRespon
     crash(error);
   });
 
-  port.on('message', ([requestId, payload, arn, deadline]: InvokeMessage) => {
+  const start = ([requestId, payload, arn, deadline]: InvokeMessage): void => {
     let event: unknown;
     try {
       event = payload === '' ? {} : JSON.parse(payload);
     } catch (e) {
-      post('invalid-payload', (e as Error).message, false);
+      post(requestId, 'invalid-payload', (e as Error).message, false);
       return;
     }
-    inFlight = true;
+    inFlight.add(requestId);
     init.then(
       (handler) => call(handler, event, new Context(requestId, arn, deadline)),
       () => Promise.reject(initError),
     ).then(
       (result) => {
-        if (!inFlight) return;
-        inFlight = false;
+        if (!inFlight.delete(requestId)) return;
         try {
-          respond(result);
+          respond(requestId, result);
         } catch (e) {
-          post('function-error', serializeError(e), false);
+          post(requestId, 'function-error', serializeError(e), false);
         }
       },
       (error: unknown) => {
-        if (!inFlight) return;
-        inFlight = false;
-        if (initError !== null && error === initError) post('function-error', initError, true);
-        else post('function-error', serializeError(error), false);
+        if (!inFlight.delete(requestId)) return;
+        if (initError !== null && error === initError) post(requestId, 'function-error', initError, true);
+        else post(requestId, 'function-error', serializeError(error), false);
       },
     );
+  };
+  port.on('message', (batch: InvokeMessage[]) => {
+    for (const m of batch) start(m);
   });
 }
 

@@ -69,3 +69,47 @@ describe('local lambda: lifecycle', () => {
     );
   });
 });
+
+describe('local lambda: invocationsPerEnvironment', () => {
+  it('runs overlapping invocations in one environment, each with its own answer', async () => {
+    // Prepare
+    const lambda = await startLocalLambda({
+      functions: [makeFunction('counted', { concurrency: 8 }), makeFunction('echo', { concurrency: 8 })],
+      invocationsPerEnvironment: 8,
+    });
+    const client = makeClient(lambda.url);
+    try {
+      // Act
+      const counted = await Promise.all(Array.from({ length: 4 }, () => invoke(client, 'counted', { ms: 200 })));
+      const echoed = await Promise.all(Array.from({ length: 8 }, (_, i) => invoke(client, 'echo', { i })));
+
+      // Assess
+      expect(counted.map((r) => (r.body as { invocations: number }).invocations).sort()).toEqual([1, 2, 3, 4]);
+      expect(echoed.map((r) => (r.body as { event: unknown }).event)).toEqual(Array.from({ length: 8 }, (_, i) => ({ i })));
+      expect(lambda.stats()).toMatchObject({ counted: { environments: 1 }, echo: { environments: 1 } });
+    } finally {
+      client.destroy();
+      await lambda.close();
+    }
+  });
+
+  it('keeps one invocation per environment by default, as Lambda does', async () => {
+    const lambda = await startLocalLambda({ functions: [makeFunction('counted', { concurrency: 4 })] });
+    const client = makeClient(lambda.url);
+    try {
+      const counted = await Promise.all(Array.from({ length: 4 }, () => invoke(client, 'counted', { ms: 200 })));
+
+      expect(counted.map((r) => (r.body as { invocations: number }).invocations)).toEqual([1, 1, 1, 1]);
+      expect(lambda.stats().counted).toMatchObject({ environments: 4 });
+    } finally {
+      client.destroy();
+      await lambda.close();
+    }
+  });
+
+  it('refuses a value below 1', async () => {
+    await expect(startLocalLambda({ functions: [makeFunction('echo')], invocationsPerEnvironment: 0 })).rejects.toThrow(
+      'local lambda: invocationsPerEnvironment must be an integer >= 1, got 0',
+    );
+  });
+});
