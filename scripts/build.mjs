@@ -15,6 +15,6 @@ const common = {
 
 await build({
   ...common,
-  entryPoints: { cli: 'lib/cli.ts', index: 'lib/index.ts', handler: 'lib/handler.ts' },
+  entryPoints: { cli: 'lib/cli.ts', index: 'lib/index.ts', handler: 'lib/handler.ts', testing: 'lib/testing.ts' },
   outdir: 'dist',
 });
