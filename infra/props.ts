@@ -165,7 +165,12 @@ function isInt(n: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
   return Number.isInteger(n) && n >= min && n <= max;
 }
 
-/** Throws the fixed message for the first conflicting or unsafe input. Pure: creates nothing. */
+/**
+ * Throws the fixed message for the first conflicting or unsafe input. Pure: creates nothing.
+ *
+ * @example
+ * validateProps({ jobs, redisProps: { serverless: true } }); // throws ERRORS.serverless
+ */
 export function validateProps(props: SidekiqLambdaProps): void {
   if (props.jobs.length === 0) throw new Error(ERRORS.noJobs);
   if (props.existingVpc && props.vpcProps) throw new Error(ERRORS.bothVpcs);
