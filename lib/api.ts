@@ -195,7 +195,7 @@ async function move(ctx: ApiContext, set: string, plans: PlannedMove[]): Promise
   if (plans.length === 0) return [];
   registerScripts(ctx.redis);
   const args = promoteArgs(ctx.keys, plans, now(ctx), set, ALWAYS_DUE);
-  return ctx.redis.sklPromote_v2(...(args as [number, ...(string | number)[]]));
+  return ctx.redis.sklPromote_v3(...(args as [number, ...(string | number)[]]));
 }
 
 const movedCount = (statuses: number[]): number => statuses.filter((s) => s === 1 || s === 2).length;

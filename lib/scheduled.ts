@@ -102,7 +102,7 @@ function deadPayload(raw: string, reason: string): string {
 }
 
 /**
- * Builds the `sklPromote_v2` arguments for one batch. `dueBy` (float seconds) is the latest score
+ * Builds the `sklPromote_v3` arguments for one batch. `dueBy` (float seconds) is the latest score
  * still moved; the API passes a far-future one to move an entry before its time ("Retry Now").
  */
 export function promoteArgs(keys: Keys, plans: readonly PlannedMove[], nowMs: EpochMs, set: string, dueBy: string = score(nowMs)): (string | number)[] {
@@ -153,7 +153,7 @@ export async function promoteDue(opts: PromoteOptions): Promise<PromoteResult> {
     let current = plan(await read(0));
     let ahead = read(batch);
     while (current.plans.length > 0) {
-      const moving = handled(redis.sklPromote_v2(...(promoteArgs(keys, current.plans, current.at, set) as [number, ...(string | number)[]])));
+      const moving = handled(redis.sklPromote_v3(...(promoteArgs(keys, current.plans, current.at, set) as [number, ...(string | number)[]])));
       const after = read(batch); // runs after the script: the batch behind the next one
       const next = plan(await ahead); // rewritten while Redis runs the script
       tally(result, current.plans, await moving, set, opts.log);

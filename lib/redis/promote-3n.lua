@@ -28,8 +28,9 @@
     0  not moved: another promoter took it, or it is no longer due
   Errors (nothing written) when `dead` holds another type and a job would go there.
 
-  Cost: a constant number of commands per batch (ZMSCORE, ZREM, one LPUSH per queue), not per job;
-  ZSCORE per member where ZMSCORE (Redis 6.2) is missing.
+  Cost: a constant number of commands per batch (a ranged read of the head, ZMSCORE for members
+  not in it, ZREMRANGEBYRANK or ZREM, one LPUSH per queue), not per job; ZSCORE per member not in
+  the head where ZMSCORE (Redis 6.2) is missing.
 ]]
 local src, queues, dead = KEYS[1], KEYS[2], KEYS[3]
 local dueBy = tonumber(ARGV[1])
@@ -41,14 +42,25 @@ local CHUNK = 500
 local members = {}
 for j = 1, n do members[j] = ARGV[first + 3 * (j - 1)] end
 
-local scores = {}
-for c = 1, n, CHUNK do
-  local last = math.min(n, c + CHUNK - 1)
-  local r = redis.pcall('ZMSCORE', src, unpack(members, c, last))
-  if type(r) == 'table' and r.err then
-    for j = c, last do scores[j] = redis.call('ZSCORE', src, members[j]) end
-  else
-    for j = c, last do scores[j] = r[j - c + 1] end
+-- Which members are still there and due. Usually the batch is the head of the set (the batches
+-- before it are gone), so one ranged read answers for most members; ZMSCORE asks for the rest.
+local head = redis.call('ZRANGEBYSCORE', src, '-inf', ARGV[1], 'LIMIT', 0, n)
+local inHead = {}
+for r = 1, #head do inHead[head[r]] = true end
+local due = {}
+local ask = {}
+for j = 1, n do
+  if inHead[members[j]] then due[j] = true else ask[#ask + 1] = j end
+end
+for c = 1, #ask, CHUNK do
+  local last = math.min(#ask, c + CHUNK - 1)
+  local names = {}
+  for x = c, last do names[#names + 1] = members[ask[x]] end
+  local r = redis.pcall('ZMSCORE', src, unpack(names))
+  for x = c, last do
+    local s
+    if type(r) == 'table' and r.err then s = redis.call('ZSCORE', src, members[ask[x]]) else s = r[x - c + 1] end
+    due[ask[x]] = (s and tonumber(s) <= dueBy) and true or false
   end
 end
 
@@ -65,9 +77,8 @@ local out, removed, pushes, killed = {}, {}, {}, {}
 for j = 1, n do
   local i = first + 3 * (j - 1)
   local k = tonumber(ARGV[i + 1])
-  local s = scores[j]
   local status = 0
-  if s and tonumber(s) <= dueBy then
+  if due[j] then
     removed[#removed + 1] = members[j]
     if k > 0 and queueUsable(k) then
       status = 1
@@ -92,8 +103,21 @@ if #killed > 0 then
   if t ~= 'zset' and t ~= 'none' then return redis.error_reply('promote: ' .. dead .. ' is not a sorted set') end
 end
 
-for c = 1, #removed, CHUNK do
-  redis.call('ZREM', src, unpack(removed, c, math.min(#removed, c + CHUNK - 1)))
+-- When the removed members are exactly the head of the set, remove them by rank (cheaper).
+local byRank = #removed > 0 and #removed <= #head
+if byRank then
+  local gone = {}
+  for x = 1, #removed do gone[removed[x]] = true end
+  for r = 1, #removed do
+    if not gone[head[r]] then byRank = false; break end
+  end
+end
+if byRank then
+  redis.call('ZREMRANGEBYRANK', src, 0, #removed - 1)
+else
+  for c = 1, #removed, CHUNK do
+    redis.call('ZREM', src, unpack(removed, c, math.min(#removed, c + CHUNK - 1)))
+  end
 end
 for k = 1, nq do
   local p = pushes[k]

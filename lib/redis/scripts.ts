@@ -27,7 +27,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklFetch_v1', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
   { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
-  { name: 'sklPromote_v2', numberOfKeys: undefined, source: promoteSource },
+  { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
 ];
 
@@ -61,7 +61,7 @@ declare module 'ioredis' {
     /** recover-3.lua: processKey, inflight, queue → moved count, or -1 if the poller lives. */
     sklRecover_v1(processKey: string, inflight: string, queue: string): Result<number, Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */
-    sklPromote_v2(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    sklPromote_v3(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-lock-1.lua: lock, 'renew' | 'release', token, ttlMs → 1 if held by token, else 0. */
     sklPromoteLock_v1(lock: string, op: 'renew' | 'release', token: string, ttlMs: number): Result<number, Context>;
   }

@@ -132,7 +132,7 @@ describe('scheduled', () => {
       const plans = [planMove(taken, NOW, 7), planMove(moved, NOW, 7)];
       await t.redis.zadd(K.schedule, '1795334999.0', moved); // rescheduled into the future; `taken` is gone
       // Act
-      const statuses = await t.redis.sklPromote_v2(...(promoteArgs(K, plans, NOW, K.schedule) as [number, ...string[]]));
+      const statuses = await t.redis.sklPromote_v3(...(promoteArgs(K, plans, NOW, K.schedule) as [number, ...string[]]));
       // Assess
       expect(statuses).toEqual([0, 0]);
       expect(await t.redis.llen('queue:default')).toBe(0);
