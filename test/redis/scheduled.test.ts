@@ -139,6 +139,20 @@ describe('scheduled', () => {
       expect(await t.redis.zcard(K.schedule)).toBe(1);
     });
 
+    it('moves exactly the planned members when they are not the head of the set', async () => {
+      // Prepare: `a` is due and first, but not in this batch (it arrived after the read).
+      registerScripts(t.redis);
+      const [a, b, c] = [job('a'.repeat(24)), job('b'.repeat(24)), job('c'.repeat(24))];
+      await t.redis.zadd(K.schedule, '1795334000.0', a, '1795334001.0', b, '1795334002.0', c);
+      const plans = [planMove(b, NOW, 7), planMove(c, NOW, 7)];
+      // Act
+      const statuses = await t.redis.sklPromote_v3(...(promoteArgs(K, plans, NOW, K.schedule) as [number, ...string[]]));
+      // Assess
+      expect(statuses).toEqual([1, 1]);
+      expect(await t.redis.zrange(K.schedule, 0, -1)).toEqual([a]);
+      expect((await t.redis.lrange('queue:default', 0, -1)).map((j) => JSON.parse(j).jid[0])).toEqual(['c', 'b']);
+    });
+
     it('pushes each job exactly once when two promoters race over 20,000 due jobs', async () => {
       // Prepare
       const n = 20_000;
