@@ -5,7 +5,6 @@
 import { enqueueCommand } from './cli/enqueue.js';
 import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
-import { devCommand } from './cli/dev.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -16,7 +15,7 @@ interface Entry {
 
 /** Subcommands. Each module registers itself here with a one-line summary. */
 export const COMMANDS: Record<string, Entry> = {
-  dev: { summary: 'the whole stack on this machine: local Lambda endpoint, poller and scheduler against REDIS_URL', run: devCommand },
+  dev: { summary: 'the whole stack on this machine: local Lambda endpoint, poller and scheduler against REDIS_URL', run: async (argv) => (await import('./cli/dev.js')).devCommand(argv) },
   poller: { summary: 'run the poller (the ECS entry point): drain the declared queues, invoke Lambda, record outcomes', run: pollerCommand },
   enqueue: { summary: 'enqueue a Sidekiq job: --class C --args JSON [--queue q] [--in S | --at T] [--retry N|true|false]', run: enqueueCommand },
   stats: { summary: OPS.stats!, run: opsCommand('stats') },

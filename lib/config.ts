@@ -9,7 +9,6 @@
  * Pure: no connection is opened here; `infra/` imports the names.
  */
 import { decodeRoutes, JOBS_ENV, type Route } from './jobs.js';
-import { DEFAULT_REDIS_URL } from './redis/connection.js';
 import type { SidekiqVersion } from './protocol/time.js';
 
 export const ENV = {
@@ -33,6 +32,9 @@ export const ENV = {
   /** Seconds the process entry outlives its last heartbeat (Sidekiq: 60). Lower only in tests. */
   processTtl: 'SIDEKIQ_LAMBDA_PROCESS_TTL',
 } as const;
+
+/** Where Redis is when nothing says otherwise. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

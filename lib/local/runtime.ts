@@ -186,4 +186,7 @@ export function runtimeSource(): string {
  * to a module-level helper; the worker script defines the same helper so the source text still runs.
  */
 const KEEP_NAMES_HELPER =
-  'var __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });';
+  'var __name = (target, value) => Object.defineProperty(target, "name", { value, configurable: true });\n' +
+  // Bundled as ESM (dist/, the container, benches), esbuild turns `require(…)` in workerMain into
+  // its `__require` shim, which the worker script must then provide.
+  'var __require = require;';

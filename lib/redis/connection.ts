@@ -11,12 +11,16 @@
  * 3. `ready()` waits for a usable connection, bounded, and names the server when it cannot get one.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { DEFAULT_REDIS_URL, redisUrlOf } from '../config.js';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0';
+export { DEFAULT_REDIS_URL };
 
-/** Reads `REDIS_URL`, else the local default. */
+/**
+ * The Redis URL of this environment: `REDIS_URL`, else `REDIS_HOST`/`REDIS_PORT`/`REDIS_TLS`/
+ * `REDIS_AUTH_TOKEN` (what the CDK construct sets), else the local default.
+ */
 export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return env.REDIS_URL || DEFAULT_REDIS_URL;
+  return redisUrlOf(env);
 }
 
 export interface ConnectOptions {
