@@ -75,6 +75,9 @@ async function drain(redis: Redis, pid: number, queue: string, n: number, inflig
 }
 
 async function latency(redis: Redis, client: Client, cls: string, queue: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  // Warm up (Ruby's threads, the function's environments), then measure.
+  await client.pushBulk({ class: cls, queue, args: Array.from({ length: 500 }, () => []) });
+  await until(async () => (await redis.llen('bench:latency')) >= 500, 60_000, `latency warm-up on ${queue}`);
   await redis.del('bench:latency');
   const total = rate * seconds;
   const start = Date.now();

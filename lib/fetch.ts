@@ -45,10 +45,14 @@ export type Outcome =
   | { readonly mode: 'dead'; readonly payload: string; readonly at: number };
 
 export class Fetcher {
+  /** One blocking connection per queue, made on first use (BLMOVE watches a single list). */
+  private readonly blockers = new Map<string, Redis>();
+  private readonly watching = new Map<string, Promise<void>>();
+
   constructor(
     private readonly redis: Redis,
-    /** A dedicated connection for BLMOVE, which blocks. */
-    private readonly blocking: Redis,
+    /** Makes a dedicated connection for blocking on one queue. */
+    private readonly blockingConnection: () => Redis,
     private readonly keys: Keys,
     readonly identity: string,
   ) {
@@ -82,10 +86,35 @@ export class Fetcher {
     return out;
   }
 
-  /** Blocks up to `timeoutSeconds` for one job on `queue`, moving it into flight. */
-  async waitFor(queue: string, timeoutSeconds: number): Promise<Fetched | undefined> {
-    const raw = await this.blocking.blmove(this.keys.queue(queue), this.inflightKey(queue), 'RIGHT', 'LEFT', timeoutSeconds);
-    return raw === null ? undefined : { queue, raw };
+  /**
+   * Idle wait: blocks on every queue at once (a BLMOVE per queue, each on its own connection, as
+   * Sidekiq's BRPOP watches several lists), moving at most one job per queue into flight. Resolves
+   * when the first watch ends; a watch that ends later still hands its job to `onJob`.
+   */
+  watch(queues: readonly string[], timeoutSeconds: number, onJob: (job: Fetched) => void, onError: (e: Error) => void): Promise<void> {
+    for (const q of queues) {
+      if (this.watching.has(q)) continue;
+      let conn = this.blockers.get(q);
+      if (!conn) this.blockers.set(q, (conn = this.blockingConnection()));
+      const w = conn
+        .blmove(this.keys.queue(q), this.inflightKey(q), 'RIGHT', 'LEFT', timeoutSeconds)
+        .then(
+          (raw) => {
+            if (raw !== null) onJob({ queue: q, raw });
+          },
+          (e: Error) => onError(e),
+        )
+        .finally(() => this.watching.delete(q));
+      this.watching.set(q, w);
+    }
+    return Promise.race(this.watching.values());
+  }
+
+  /** Waits for every watch to end (at most their timeout), then closes the blocking connections. */
+  async closeWatches(): Promise<void> {
+    await Promise.all(this.watching.values());
+    await Promise.all([...this.blockers.values()].map((c) => c.quit().catch(() => c.disconnect())));
+    this.blockers.clear();
   }
 
   /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */

@@ -32,8 +32,8 @@ import { PollerCounters } from './poller-counters.js';
 
 export interface PollerOptions {
   readonly redis: Redis;
-  /** A second connection for blocking fetches. */
-  readonly blocking: Redis;
+  /** Makes a connection for blocking fetches (one per queue, made when the poller is idle). */
+  readonly blockingConnection: () => Redis;
   readonly routes: readonly Route[];
   readonly queues: readonly QueueWeight[];
   readonly invoker: Invoker;
@@ -98,6 +98,9 @@ export class Poller {
   private readonly running = new Set<Promise<void>>();
   private readonly wake = new Wake();
   private inFlight = 0;
+  /** Jobs to let finish before the next fetch while busy (see the loop). */
+  private readonly refillChunk: number;
+  private refillWaited = false;
   private tid = 0;
   private quiet = false;
   private stopping = false;
@@ -114,6 +117,7 @@ export class Poller {
     this.keys = makeKeys(opts.namespace);
     this.version = opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION;
     this.maxInFlight = opts.maxInFlight ?? 100;
+    this.refillChunk = Math.max(1, Math.floor(this.maxInFlight / 8));
     for (const r of opts.routes) {
       this.routes.set(r.class, r);
       this.limiters.set(r.class, new ClassLimiter(r.concurrency));
@@ -122,7 +126,7 @@ export class Poller {
       this.queueClasses.set(r.queue, list);
     }
     this.queueNames = [...new Set(opts.queues.map((q) => q.name))];
-    this.fetcher = new Fetcher(opts.redis, opts.blocking, this.keys, this.identity);
+    this.fetcher = new Fetcher(opts.redis, opts.blockingConnection, this.keys, this.identity);
     this.done = new Promise((r) => (this.resolveDone = r));
     this.heartbeat = new Heartbeat({
       redis: opts.redis,
@@ -176,6 +180,7 @@ export class Poller {
       this.wake.notify();
       if (this.recoveryTimer) clearInterval(this.recoveryTimer);
       await this.loopDone;
+      await this.fetcher.closeWatches();
       const deadline = (this.opts.shutdownTimeoutSeconds ?? 25) * 1000;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -268,10 +273,20 @@ export class Poller {
           await this.wake.wait(1000);
           continue;
         }
+        // Refill in chunks, not one job per completion: while busy, wait (≤ 2 ms) until room for
+        // an eighth of the cap has freed, so one fetch round trip serves many jobs.
+        const fetchable = order.reduce((n, q) => n + caps.get(q)!, 0);
+        if (this.inFlight > 0 && fetchable < this.refillChunk && !this.refillWaited) {
+          this.refillWaited = true;
+          await this.wake.wait(2);
+          continue;
+        }
+        this.refillWaited = false;
         let batch = await this.fetcher.fetch(order, caps, total);
         if (batch.length === 0) {
-          const one = await this.fetcher.waitFor(order[0]!, order.length === 1 ? 1 : 0.2);
-          batch = one ? [one] : [];
+          // Every eligible queue is empty: wait on all of them at once until a job arrives.
+          await this.fetcher.watch(order, 1, (job) => this.onWatched(job), (e) => this.opts.log({ level: 'warn', msg: 'blocking fetch failed', error: e.message }));
+          continue;
         }
         this.counters.fetched(batch.length);
         this.dispatch(batch);
@@ -282,6 +297,20 @@ export class Poller {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /**
+   * A job an idle watch moved into flight. After Quiet or Stop it goes back to the end of its
+   * queue that is fetched next, as Sidekiq requeues a job popped after quiet.
+   */
+  private onWatched(job: Fetched): void {
+    if (this.quiet || this.stopping) {
+      this.track(job.raw, +1);
+      this.spawn(this.fetcher.settle(job, { mode: 'requeue' }, Date.now()).then(() => this.track(job.raw, -1)));
+      return;
+    }
+    this.counters.fetched(1);
+    this.dispatch([job]);
   }
 
   /** Parses, routes and groups a fetched batch; starts one invocation per group. */

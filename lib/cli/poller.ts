@@ -36,15 +36,13 @@ export interface RunningPoller {
 export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number } = {}): Promise<RunningPoller> {
   const log = opts.log ?? createLogger({ level: levelFromEnv() });
   const redis = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller' });
-  const blocking = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller-fetch' });
   redis.on('error', (e: Error) => log({ level: 'warn', msg: 'Redis connection error', error: e.message }));
-  blocking.on('error', () => undefined);
   const maxTimeout = Math.max(...cfg.routes.map((r) => r.timeoutSeconds));
   const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint };
   const invoker = opts.invoker ?? (process.env.SIDEKIQ_LAMBDA_INVOKER === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts));
   const poller = new Poller({
     redis,
-    blocking,
+    blockingConnection: () => connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller-fetch' }),
     routes: cfg.routes,
     queues: cfg.queues,
     invoker,
@@ -72,7 +70,7 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
       await poller.stop();
       await health.close();
       invoker.close();
-      await Promise.all([redis.quit().catch(() => redis.disconnect()), blocking.quit().catch(() => blocking.disconnect())]);
+      await redis.quit().catch(() => redis.disconnect());
     })());
   // A Stop from the Web UI stops the poller itself; finish the rest of the shutdown too.
   void poller.done.then(close);

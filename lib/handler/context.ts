@@ -11,7 +11,7 @@
 import type { Context } from 'aws-lambda';
 import { getClient, type Client } from '../client.js';
 import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
-import { parseLossless } from '../protocol/json.js';
+import { hasUnsafeInteger, parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
 import { readTimestamp } from '../protocol/time.js';
 import { createLogger, logLevelFromEnv, type LogLevel, type LogSink, type Logger } from './logger.js';
@@ -86,7 +86,7 @@ export interface ParsedPayload {
 export function parsePayload(raw: string): ParsedPayload {
   const read = readJob(raw);
   if (isMalformed(read)) throw new MalformedJobError(read.reason);
-  const job = parseLossless(raw) as JobPayload;
+  const job = hasUnsafeInteger(raw) ? (parseLossless(raw) as JobPayload) : read.job;
   // Throws ActiveJobPayloadError naming the field when a wrapper's envelope is malformed.
   const aj = unwrapActiveJob(job);
   if (!aj) return { job, cls: job.class, args: job.args, activeJob: undefined };

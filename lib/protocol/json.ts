@@ -143,13 +143,18 @@ function parseNumber(text: string): number | bigint {
  * parseLossless('[12345678901234567890, 1.5]') // [12345678901234567890n, 1.5]
  */
 export function parseLossless(text: string): unknown {
+  // Fast path: without a run of 16 digits no integer can pass 2^53, and JSON.parse is exact.
+  if (!MAYBE_UNSAFE.test(text)) return JSON.parse(text);
   return losslessParse(text, null, parseNumber);
 }
+
+/** A run of 16 digits: the shortest integer that can exceed 2^53 − 1 (9007199254740991). */
+const MAYBE_UNSAFE = /\d{16}/;
 
 /** True when the JSON text contains an integer literal that `JSON.parse` would round. */
 export function hasUnsafeInteger(text: string): boolean {
   // Fast path: no run of 16+ digits means no integer beyond 2^53 (9007199254740991 has 16 digits).
-  if (!/\d{16}/.test(text)) return false;
+  if (!MAYBE_UNSAFE.test(text)) return false;
   let found = false;
   losslessParse(text, null, (n: string) => {
     if (isInteger(n) && !isSafeNumber(n)) found = true;

@@ -71,7 +71,9 @@ export function connect(url: string, opts: ConnectOptions = {}): Redis {
     // a producer gives up after a few attempts so a Lambda is not held until its timeout.
     maxRetriesPerRequest: producer ? 2 : null,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    enableAutoPipelining: false,
+    // A process (the poller) issues many small commands at once — one acknowledgement per finished
+    // job — which auto-pipelining sends in one write per event-loop turn.
+    enableAutoPipelining: !producer,
   };
   if (parsed.protocol === 'rediss:') options.tls = { servername: parsed.hostname };
   const client = new Redis(url, options);
