@@ -51,12 +51,40 @@ export function signingKey(secret: string, date: string, region: string, service
 }
 
 /** Percent-encodes each path segment again, as SigV4 does for every service but S3. */
-function canonicalPath(path: string): string {
+function canonicalPathOf(path: string): string {
   return path
     .split('/')
     .map((seg) => encodeURIComponent(seg).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
     .join('/');
 }
+
+const pathCache = new Map<string, string>();
+function canonicalPath(path: string): string {
+  let c = pathCache.get(path);
+  if (c === undefined) {
+    c = canonicalPathOf(path);
+    if (pathCache.size > 1000) pathCache.clear();
+    pathCache.set(path, c);
+  }
+  return c;
+}
+
+/** `YYYYMMDDTHHMMSSZ`, recomputed once a second (this runs for every request). */
+let isoSecond = -1;
+let isoText = '';
+function amzDate(now: Date | undefined): string {
+  const ms = now ? now.getTime() : Date.now();
+  const second = Math.floor(ms / 1000);
+  if (now || second !== isoSecond) {
+    const text = new Date(second * 1000).toISOString().replace(/[-:]|\.\d{3}/g, '');
+    if (now) return text;
+    isoSecond = second;
+    isoText = text;
+  }
+  return isoText;
+}
+
+const oneSpace = (v: string): string => (/^\S+$/.test(v) ? v : v.trim().replace(/\s+/g, ' '));
 
 /**
  * Signs a POST: returns the headers to send (without `host`, which the HTTP client sets).
@@ -66,7 +94,7 @@ function canonicalPath(path: string): string {
  *   credentials, amzHeaders: { 'x-amz-invocation-type': 'RequestResponse' }, contentType: 'application/json' });
  */
 export function signPost(input: SignInput): Record<string, string> {
-  const iso = (input.now ?? new Date()).toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const iso = amzDate(input.now);
   const date = iso.slice(0, 8);
   const payloadHash = createHash('sha256').update(input.body).digest('hex');
   const headers: Record<string, string> = {
@@ -79,7 +107,8 @@ export function signPost(input: SignInput): Record<string, string> {
   };
   if (input.credentials.sessionToken) headers['x-amz-security-token'] = input.credentials.sessionToken;
   const names = Object.keys(headers).sort();
-  const canonicalHeaders = names.map((n) => `${n}:${headers[n]!.trim().replace(/\s+/g, ' ')}\n`).join('');
+  let canonicalHeaders = '';
+  for (const n of names) canonicalHeaders += `${n}:${oneSpace(headers[n]!)}\n`;
   const signedHeaders = names.join(';');
   const canonicalRequest = `POST\n${canonicalPath(input.path)}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
   const scope = `${date}/${input.region}/${input.service}/aws4_request`;
