@@ -9,15 +9,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../test/support/redis.js';
 import { startLocalLambda } from '../lib/local/endpoint.js';
 import { encodeRoutes, type Route } from '../lib/jobs.js';
 import { Client } from '../lib/client.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// Resolved from the repository root, so the bench works from source and bundled (one level deep).
+// `npm run bench` runs from the repository root (the bundle itself lives in a temp folder).
+const ROOT = `${process.cwd()}/`;
 const HANDLERS = `${ROOT}bench/fixtures/noop.ts`;
 const WORKERS = `${ROOT}bench/fixtures/workers.rb`;
 const N = Number(process.env.BENCH_JOBS ?? 50_000);
