@@ -150,7 +150,7 @@ export async function main(): Promise<void> {
     for (const k of ks) n += await redis.llen(k);
     return n;
   };
-  console.log(`poller benchmark: ${fmt(N)} no-op jobs, Redis ${server.url}, Sidekiq 6.4.1 -c 10 vs poller (max in flight 100)\n`);
+  console.log(`poller benchmark: ${fmt(N)} no-op jobs, Redis ${server.url}, Sidekiq 6.4.1 -c 10 vs poller (max in flight 100; batched: 300 jobs = 30 invocations)\n`);
   try {
     // Sidekiq
     const sk = startSidekiq(server.url, ['bench_rb', 'bench_lat_rb']);
@@ -169,7 +169,8 @@ export async function main(): Promise<void> {
     await stop(p1);
 
     // Batching: up to 10 jobs per Invoke
-    const p2 = startPoller(server.url, lambda.url, routes(10), 100);
+    // 30 invocations of 10 jobs in flight: the same Lambda concurrency as 1/Invoke at a cap of 30.
+    const p2 = startPoller(server.url, lambda.url, routes(10), 300);
     await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
     await fill(redis, 'NoopWorker', 'bench_ts', N);
     const tsBatch = await drain(redis, p2.pid!, 'bench_ts', N, inflightOf);

@@ -117,14 +117,35 @@ export class Fetcher {
     this.blockers.clear();
   }
 
+  /** Acknowledgements waiting for the end of this event-loop turn, by queue. */
+  private acks = new Map<string, string[]>();
+  private ackFlush?: Promise<void>;
+
+  /**
+   * Acknowledges a finished job. Acks issued in the same event-loop turn go out as one ack-1.lua
+   * call per queue, so a busy poller pays one round trip for many jobs. Resolves once written.
+   */
+  ack(job: Fetched): Promise<void> {
+    let list = this.acks.get(job.queue);
+    if (!list) this.acks.set(job.queue, (list = []));
+    list.push(job.raw);
+    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const batch = this.acks;
+      this.acks = new Map();
+      this.ackFlush = undefined;
+      await Promise.all([...batch].map(([q, raws]) => this.redis.sklAck_v1(this.inflightKey(q), ...raws)));
+    });
+    return this.ackFlush;
+  }
+
   /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */
   async settle(job: Fetched, outcome: Outcome, now: number): Promise<boolean> {
     const inflight = this.inflightKey(job.queue);
     let r: number;
     switch (outcome.mode) {
       case 'ack':
-        r = await this.redis.sklSettle_v1(inflight, inflight, 'ack', job.raw, '', '', '', 0);
-        break;
+        await this.ack(job);
+        return true;
       case 'requeue':
         r = await this.redis.sklSettle_v1(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
         break;

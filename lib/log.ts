@@ -4,7 +4,10 @@
  * customer data.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (entry: { level?: Level; msg: string; [k: string]: unknown }) => void;
+export type Logger = ((entry: { level?: Level; msg: string; [k: string]: unknown }) => void) & {
+  /** Whether a line at this level would be written (skip building it otherwise). */
+  enabled?: (level: Level) => boolean;
+};
 
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -29,12 +32,14 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => process.stdout.write(line + '\n'));
   const format = opts.format ?? 'json';
-  return (entry) => {
+  const log: Logger = (entry) => {
     const level = entry.level ?? 'info';
     if (ORDER[level] < min) return;
     const e = { time: new Date().toISOString(), ...entry, level };
     write(format === 'json' ? JSON.stringify(e) : pretty(e));
   };
+  log.enabled = (level) => ORDER[level] >= min;
+  return log;
 }
 
 /** Reads `SIDEKIQ_LAMBDA_LOG_LEVEL`. */

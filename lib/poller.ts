@@ -429,6 +429,7 @@ export class Poller {
   }
 
   private logOutcome(j: RunningJob, cls: string, plan: Plan, ms: number): void {
+    if (plan.kind === 'ok' && this.opts.log.enabled?.('info') === false) return;
     const base: Record<string, unknown> = { jid: j.job.jid, class: cls, queue: j.queue, ms };
     if (this.opts.logArgs) base.args = j.job.args;
     if (plan.kind === 'ok') return this.opts.log({ msg: 'done', ...base });

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '../client.js';
 import { redisUrlFromEnv } from '../redis/connection.js';
 import { JobValidationError } from '../protocol/validate.js';
+import { hasUnsafeInteger } from '../protocol/json.js';
 
 const HELP = `Usage: sidekiq-lambda enqueue --class CLASS --args JSON_ARRAY [options]
 
@@ -61,6 +62,9 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
   }
   if (!values.class) throw new UsageError('--class is required (the job class to run)');
   let args: unknown;
+  if (hasUnsafeInteger(values.args!)) {
+    throw new UsageError('--args holds an integer beyond ±(2^53−1), which would be rounded on the way to Redis; pass it as a string');
+  }
   try {
     args = JSON.parse(values.args!);
   } catch (e) {

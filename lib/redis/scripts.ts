@@ -11,6 +11,7 @@ import type { ClientContext, Redis, Result } from 'ioredis';
 import fetchSource from './fetch-2n.lua';
 import settleSource from './settle-2.lua';
 import recoverSource from './recover-3.lua';
+import ackSource from './ack-1.lua';
 import promoteSource from './promote-3n.lua';
 import promoteLockSource from './promote-lock-1.lua';
 
@@ -27,6 +28,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklFetch_v1', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
   { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
+  { name: 'sklAck_v1', numberOfKeys: 1, source: ackSource },
   { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
 ];
@@ -58,6 +60,8 @@ declare module 'ioredis' {
       deadCutoff: string,
       deadMax: number,
     ): Result<number, Context>;
+    /** ack-1.lua: inflight, …raw jobs → how many were removed. */
+    sklAck_v1(inflight: string, ...raws: string[]): Result<number, Context>;
     /** recover-3.lua: processKey, inflight, queue → moved count, or -1 if the poller lives. */
     sklRecover_v1(processKey: string, inflight: string, queue: string): Result<number, Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */
