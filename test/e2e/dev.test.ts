@@ -1,0 +1,70 @@
+/**
+ * `sidekiq-lambda dev`, as a newcomer runs it: starts on a free Redis, reports ready, runs jobs from
+ * the declarations through the local Lambda endpoint, promotes a retry when it is due, and stops
+ * cleanly on SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useRedis } from '../support/redis.js';
+import { buildCli } from '../support/poller-process.js';
+import { eventually } from '../support/stack.js';
+import { Client } from '../../lib/client.js';
+
+const t = useRedis();
+let dev: ChildProcess | undefined;
+let out = '';
+beforeAll(() => buildCli());
+afterEach(async () => {
+  if (dev && dev.exitCode === null) {
+    dev.kill('SIGKILL');
+    await new Promise((r) => dev!.once('exit', r));
+  }
+  dev = undefined;
+  out = '';
+});
+
+function startDev(env: Record<string, string>): Promise<void> {
+  dev = spawn('node', ['bin/sidekiq-lambda.js', 'dev'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  dev.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  dev.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return eventually(() => out.includes('ready'), 30_000, `dev to print ready; output so far:\n${out}`).then(() => undefined);
+}
+
+describe('sidekiq-lambda dev', () => {
+  it('serves the declared jobs, reports ready, and stops cleanly on SIGTERM', async () => {
+    // Prepare / Act
+    await startDev({ REDIS_URL: t.url });
+    const client = new Client({ redis: t.redis });
+    const jid = await client.push({ class: 'EchoJob', queue: 'diagnostics', args: [1, 'two', { k: 3.5 }] });
+    // Assess: the reply lands with the EchoJob's jid and its args exactly
+    const reply = await eventually(async () => (await t.redis.lrange('queue:echo_replies', 0, -1))[0], 20_000, 'the echo reply');
+    expect(JSON.parse(reply).args).toEqual([jid, [1, 'two', { k: 3.5 }]]);
+    expect(out).toMatch(new RegExp(`done jid=${jid} class=EchoJob`));
+    dev!.kill('SIGTERM');
+    const code = await new Promise((r) => dev!.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(out).toContain('stopped');
+    expect(await t.redis.scard('processes')).toBe(0);
+  });
+
+  it('runs a retry scheduled two seconds ahead about two seconds later', async () => {
+    await startDev({ REDIS_URL: t.url });
+    // A FailJob whose retry is due in 2 s: the scheduler loop promotes it, the poller runs it again.
+    const payload = JSON.stringify({ retry: 1, queue: 'diagnostics', class: 'FailJob', args: ['again'], jid: 'ab'.repeat(12), created_at: Date.now() / 1000, failed_at: Date.now() / 1000, retry_count: 0, error_class: 'Error', error_message: 'first' });
+    const due = Date.now() + 2000;
+    await t.redis.zadd('retry', String(due / 1000), payload);
+    const dead = await eventually(async () => {
+      const d = await t.redis.zrange('dead', 0, -1, 'WITHSCORES');
+      return d.length > 0 ? d : undefined;
+    }, 15_000, 'the retried job to die');
+    const diedAt = Number(dead[1]) * 1000;
+    expect(diedAt - due).toBeGreaterThanOrEqual(0);
+    expect(diedAt - due).toBeLessThan(2000);
+    expect(JSON.parse(dead[0]!)).toMatchObject({ jid: 'ab'.repeat(12), retry_count: 1, error_message: 'again' });
+  });
+
+  it('starts a throwaway redis-server when nothing answers at REDIS_URL, and says so', async () => {
+    await startDev({ REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(out).toMatch(/nothing answers at redis:\/\/127\.0\.0\.1:1.*started a throwaway redis-server/);
+  });
+});
