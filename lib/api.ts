@@ -73,20 +73,23 @@ export function latencyOf(tail: string | null, at: EpochMs): number {
   }
 }
 
-/** Every queue in `queues`, sorted, with size and latency. */
-export async function queueList(ctx: ApiContext): Promise<QueueInfo[]> {
-  const { redis, keys } = ctx;
-  const names = (await redis.smembers(keys.queues)).sort();
+/** Size and latency of the named queues, in one pipeline (as Sidekiq's `Queue#size` / `#latency`). */
+export async function queueInfo(redis: Redis, keys: Keys, names: readonly string[], at: EpochMs): Promise<QueueInfo[]> {
   if (names.length === 0) return [];
   const p = redis.pipeline();
   for (const q of names) p.llen(keys.queue(q)).lindex(keys.queue(q), -1);
   const res = (await p.exec()) ?? [];
-  const at = now(ctx);
   return names.map((name, i) => ({
     name,
     size: Number(res[2 * i]?.[1] ?? 0),
     latency: latencyOf((res[2 * i + 1]?.[1] as string | null) ?? null, at),
   }));
+}
+
+/** Every queue in `queues`, sorted, with size and latency. */
+export async function queueList(ctx: ApiContext): Promise<QueueInfo[]> {
+  const names = (await ctx.redis.smembers(ctx.keys.queues)).sort();
+  return queueInfo(ctx.redis, ctx.keys, names, now(ctx));
 }
 
 /** The dashboard's figures. Processes count only members whose hash still exists (live). */

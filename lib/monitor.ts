@@ -10,38 +10,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './protocol/keys.js';
-import { readTimestamp } from './protocol/time.js';
+import { queueInfo } from './api.js';
 import { DIMENSION, METRIC, emf } from './metrics.js';
 import type { PollerCounters } from './poller-counters.js';
-
-export interface QueueLoad {
-  readonly queue: string;
-  readonly size: number;
-  /** Seconds since the oldest job was enqueued; 0 when empty. */
-  readonly latency: number;
-}
-
-/** Size and latency of each queue, Sidekiq's way (`Queue#latency`: the tail job's enqueued_at). */
-export async function queueLoads(redis: Redis, keys: Keys, queues: readonly string[], now = Date.now()): Promise<QueueLoad[]> {
-  const p = redis.pipeline();
-  for (const q of queues) p.llen(keys.queue(q)).lindex(keys.queue(q), -1);
-  const r = (await p.exec()) ?? [];
-  return queues.map((queue, i) => {
-    const size = Number(r[2 * i]?.[1] ?? 0);
-    const tail = r[2 * i + 1]?.[1];
-    let latency = 0;
-    if (typeof tail === 'string') {
-      try {
-        const job = JSON.parse(tail) as { enqueued_at?: unknown; created_at?: unknown };
-        const at = readTimestamp(job.enqueued_at) ?? readTimestamp(job.created_at);
-        if (at !== undefined) latency = Math.max(0, (now - at) / 1000);
-      } catch {
-        latency = 0;
-      }
-    }
-    return { queue, size, latency };
-  });
-}
 
 export function startMonitor(opts: {
   redis: Redis;
@@ -55,10 +26,10 @@ export function startMonitor(opts: {
   const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
   const tick = async (): Promise<void> => {
     const now = Date.now();
-    const loads = await queueLoads(opts.redis, opts.keys, opts.queues, now);
+    const loads = await queueInfo(opts.redis, opts.keys, opts.queues, now);
     const [dead, pollers] = await Promise.all([opts.redis.zcard(opts.keys.dead), opts.redis.hlen(opts.keys.pollers)]);
     for (const l of loads) {
-      write(emf({ [METRIC.queueLatency]: l.latency, [METRIC.queueBacklog]: l.size }, { [METRIC.queueLatency]: 'Seconds', [METRIC.queueBacklog]: 'Count' }, { [DIMENSION.queue]: l.queue }, now));
+      write(emf({ [METRIC.queueLatency]: l.latency, [METRIC.queueBacklog]: l.size }, { [METRIC.queueLatency]: 'Seconds', [METRIC.queueBacklog]: 'Count' }, { [DIMENSION.queue]: l.name }, now));
     }
     const backlog = loads.reduce((s, l) => s + l.size, 0);
     write(

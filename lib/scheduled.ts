@@ -10,6 +10,7 @@
  * 3. `runScheduler`: the loop the scheduler Lambda and dev mode run — promote every `intervalMs`
  *    until told to stop, one runner at a time (a Redis lock with a TTL, released at the end).
  */
+import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { registerScripts } from './redis/scripts.js';
@@ -17,9 +18,6 @@ import type { Keys } from './protocol/keys.js';
 import { readJob, withFields } from './protocol/job.js';
 import { score, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
 
-/** Sidekiq's dead-set limits (the same as a killed job's trim). */
-const DEAD_TIMEOUT_MS = 15_552_000_000;
-const DEAD_MAX_JOBS = 10_000;
 /** The error class written into unreadable JSON-object payloads sent to the dead set. */
 export const INVALID_JOB_ERROR = 'SidekiqLambda::InvalidJob';
 
@@ -111,7 +109,7 @@ export function promoteArgs(keys: Keys, plans: readonly PlannedMove[], nowMs: Ep
   const names = [...queueIndex.keys()];
   const now = score(nowMs);
   const args: (string | number)[] = [3 + names.length, set, keys.queues, keys.dead, ...names.map((q) => keys.queue(q))];
-  args.push(dueBy, now, score(nowMs - DEAD_TIMEOUT_MS), DEAD_MAX_JOBS, names.length, ...names);
+  args.push(dueBy, now, score(nowMs - DEAD_TIMEOUT_SECONDS * 1000), DEAD_MAX_JOBS, names.length, ...names);
   for (const p of plans) args.push(p.member, p.queue === undefined ? 0 : queueIndex.get(p.queue)!, p.payload);
   return args;
 }
