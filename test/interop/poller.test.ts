@@ -68,4 +68,42 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     );
     expect(out.trim().split('\n').slice(-2)).toEqual(['200', 'has-class']);
   });
+
+  it('obeys Quiet and Stop sent by Sidekiq::Process#quiet! and #stop!', async () => {
+    // Prepare
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    const id = stack.running.poller.identity;
+    const signal = (method: string) =>
+      runRuby(`require "sidekiq/api"; p = Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} } or abort("no process"); p.${method}`, t.url);
+    // Act: quiet
+    signal('quiet!');
+    await eventually(async () => (await t.redis.hget(id, 'quiet')) === 'true', 10_000, 'the process to show quiet');
+    const client = new Client({ redis: t.redis });
+    await client.push({ class: 'OkJob', queue: 'q', args: [] });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Assess: a quiet poller fetches nothing, and Ruby sees it as stopping
+    expect(await t.redis.llen('queue:q')).toBe(1);
+    expect(runRuby(`require "sidekiq/api"; print Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} }.stopping?`, t.url)).toBe('true');
+    // Act: stop
+    signal('stop!');
+    await stack.running.poller.done;
+    expect(await t.redis.sismember('processes', id)).toBe(0);
+  });
+
+  it('shows on the Web UI Busy page with the job it is running, and in Sidekiq::Workers', async () => {
+    stack = await startStack(t.url, [{ class: 'SlowJob', queue: 'q', handler: 'slow' }]);
+    const jid = await new Client({ redis: t.redis }).push({ class: 'SlowJob', queue: 'q', args: [3] });
+    await eventually(async () => (await t.redis.hlen(`${stack!.running.poller.identity}:work`)) === 1, 10_000, 'the job in the work hash');
+    const out = runRuby(
+      `require "sidekiq/web"; require "sidekiq/api"; require "rack/mock"
+       res = Rack::MockRequest.new(Sidekiq::Web.new).get("/busy", "rack.session" => {})
+       puts res.status
+       puts res.body.include?(${JSON.stringify(stack.running.poller.identity.split(':').slice(0, 2).join(':'))})
+       puts res.body.include?("sidekiq-lambda")
+       puts Sidekiq::Workers.new.map { |_p, _t, w| (w["payload"].is_a?(String) ? JSON.parse(w["payload"]) : w["payload"])["jid"] }.join(",")`,
+      t.url,
+    );
+    expect(out.trim().split('\n').slice(-4)).toEqual(['200', 'true', 'true', jid]);
+  });
 });
+

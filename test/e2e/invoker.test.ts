@@ -1,0 +1,69 @@
+/**
+ * Both Lambda ports — the SDK's InvokeCommand and the direct signed path — against the local
+ * endpoint, classifying every answer the poller must tell apart.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalLambda, type LocalLambda } from '../../lib/local/endpoint.js';
+import { DirectInvoker, SdkInvoker, type Invoker } from '../../lib/invoker.js';
+import { makeEvent } from '../../lib/protocol/event.js';
+import { HANDLERS } from '../support/stack.js';
+
+let lambda: LocalLambda;
+beforeAll(async () => {
+  lambda = await startLocalLambda({
+    port: 0,
+    functions: [
+      { name: 'ok', entry: HANDLERS, handlerExport: 'batch', timeoutSeconds: 5, memoryMb: 128, concurrency: 5, environment: { REDIS_URL: 'redis://127.0.0.1:1/0' } },
+      { name: 'slow', entry: HANDLERS, handlerExport: 'slow', timeoutSeconds: 1, memoryMb: 128, concurrency: 1, environment: {} },
+    ],
+  });
+});
+afterAll(() => lambda.close());
+
+const event = (args: unknown[] = []) => JSON.stringify(makeEvent([{ payload: JSON.stringify({ class: 'J', args, jid: 'a'.repeat(24), queue: 'q' }), queue: 'q' }]));
+
+describe.each([
+  ['DirectInvoker', (url: string) => new DirectInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url })],
+  ['SdkInvoker', (url: string) => new SdkInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url })],
+] as const)('%s', (_name, make) => {
+  let inv: Invoker;
+  beforeAll(() => {
+    inv = make(lambda.url);
+  });
+  afterAll(() => inv.close());
+
+  it('returns the function\'s response', async () => {
+    // the batch handler records to an unreachable Redis, so its one job fails — inside a normal response
+    const r = await inv.invoke('ok', event(['x']), 5);
+    expect(r.kind).toBe('response');
+    expect((r as { body: { results: { status: string }[] } }).body.results[0]!.status).toBe('failed');
+  });
+  it('classifies a timeout as a function error', async () => {
+    const r = await inv.invoke('slow', event([3]), 1);
+    expect(r).toMatchObject({ kind: 'function-error', body: { errorType: 'Sandbox.Timedout' } });
+  });
+  it('classifies 429 as throttled', async () => {
+    const [a, b] = await Promise.all([inv.invoke('slow', event([0.5]), 1), inv.invoke('slow', event([0.5]), 1)]);
+    expect([a.kind, b.kind].sort()).toEqual(['response', 'throttled']);
+  });
+  it('classifies 413 as too large', async () => {
+    expect((await inv.invoke('ok', event(['x'.repeat(7 * 1024 * 1024)]), 5)).kind).toBe('too-large');
+  });
+  it('classifies an unknown function as a configuration error', async () => {
+    expect(await inv.invoke('missing', event(), 5)).toMatchObject({ kind: 'config', errorType: 'ResourceNotFoundException' });
+  });
+});
+
+describe('invoker configuration', () => {
+  it('turns SDK retries off, so the poller alone decides retries', async () => {
+    const inv = new SdkInvoker({ maxSockets: 300, maxTimeoutSeconds: 60, endpoint: 'http://127.0.0.1:9' });
+    expect(await inv.client.config.maxAttempts()).toBe(1);
+    inv.close();
+  });
+  it('answers unknown (at-least-once) when nothing listens', async () => {
+    for (const inv of [new DirectInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9' }), new SdkInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9' })]) {
+      expect((await inv.invoke('x', event(), 1)).kind).toBe('unknown');
+      inv.close();
+    }
+  });
+});
