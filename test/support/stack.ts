@@ -50,7 +50,7 @@ export async function startStack(
           timeoutSeconds: f.timeoutSeconds ?? 10,
           memoryMb: 256,
           concurrency: f.concurrency ?? 10,
-          environment: { REDIS_URL: redisUrl },
+          environment: { REDIS_URL: redisUrl, LOG_LEVEL: 'warn' },
         })),
       });
   const routes: Route[] = [
