@@ -154,4 +154,21 @@ describe('poller outcomes', () => {
     await eventually(async () => (await executions(t.redis)).size === 3 && (await t.redis.zcard('retry')) === 1);
     expect(JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!).jid).toBe(jids[1]);
   });
+
+  it('answers /healthz and /stats for ECS and people', async () => {
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    await push('OkJob', 'q', []);
+    await eventually(async () => (await executions(t.redis)).size === 1);
+    const base = `http://127.0.0.1:${stack.running.health.port}`;
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const stats = (await (await fetch(`${base}/stats`)).json()) as { classes: Record<string, { processed: number }>; inFlight: number; fetchLagMs: object };
+    expect(stats.classes.OkJob).toMatchObject({ processed: 1, failed: 0, throttled: 0, cap: 10 });
+    expect(stats).toHaveProperty('fetchLagMs');
+    const stopping = stack.running.poller.stop();
+    expect(stack.running.poller.problem()).toBe('stopping'); // /healthz answers 503 while draining
+    await stopping;
+  });
 });
+

@@ -1,0 +1,89 @@
+/**
+ * Reliable fetch against real Redis: queue order and caps, exactly-once orphan recovery when
+ * several pollers race, settle's atomicity, and reconciling a lost fetch reply.
+ */
+import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { useRedis } from '../support/redis.js';
+import { Fetcher } from '../../lib/fetch.js';
+import { keys as makeKeys } from '../../lib/protocol/keys.js';
+
+const t = useRedis();
+const k = makeKeys();
+
+function fetcher(identity: string): Fetcher {
+  return new Fetcher(t.redis, () => new Redis(t.url), k, identity);
+}
+
+describe('fetch', () => {
+  it('takes queues in the order given, each up to its cap, oldest job first', async () => {
+    await t.redis.lpush('queue:a', 'a1', 'a2', 'a3');
+    await t.redis.lpush('queue:b', 'b1', 'b2');
+    const f = fetcher('p:1:x');
+    const got = await f.fetch(['a', 'b'], new Map([['a', 2], ['b', 5]]), 3);
+    expect(got).toEqual([{ queue: 'a', raw: 'a1' }, { queue: 'a', raw: 'a2' }, { queue: 'b', raw: 'b1' }]);
+    expect(await t.redis.lrange(f.inflightKey('a'), 0, -1)).toEqual(['a2', 'a1']);
+    expect(await t.redis.lrange('queue:a', 0, -1)).toEqual(['a3']);
+  });
+
+  it('recovers a dead poller\'s in-flight jobs exactly once when several pollers race', async () => {
+    // Prepare: a poller that registered, held 500 jobs, and died (no process hash)
+    const dead = 'dead:1:aaaaaaaaaaaa';
+    const jobs = Array.from({ length: 500 }, (_, i) => `job-${i}`);
+    await t.redis.hset(k.pollers, dead, JSON.stringify(['q']));
+    await t.redis.lpush(k.inflight(dead, 'q'), ...jobs);
+    // Act: five live pollers recover at once
+    const live = Array.from({ length: 5 }, (_, i) => fetcher(`live:${i}:bbbbbbbbbbbb`));
+    const moved = await Promise.all(live.map((f) => f.recoverOrphans(() => undefined)));
+    // Assess
+    expect(moved.reduce((a, b) => a + b, 0)).toBe(500);
+    const queue = await t.redis.lrange('queue:q', 0, -1);
+    expect(queue.slice().sort()).toEqual(jobs.slice().sort());
+    expect(queue.at(-1)).toBe('job-0'); // the oldest runs next
+    expect(await t.redis.exists(k.inflight(dead, 'q'))).toBe(0);
+    expect(await t.redis.hexists(k.pollers, dead)).toBe(0);
+  });
+
+  it('leaves a live poller\'s in-flight jobs alone', async () => {
+    const alive = 'alive:1:cccccccccccc';
+    await t.redis.hset(k.pollers, alive, JSON.stringify(['q']));
+    await t.redis.hset(k.process(alive), 'info', '{}');
+    await t.redis.lpush(k.inflight(alive, 'q'), 'j1');
+    expect(await fetcher('me:1:dddddddddddd').recoverOrphans(() => undefined)).toBe(0);
+    expect(await t.redis.llen(k.inflight(alive, 'q'))).toBe(1);
+  });
+
+  it('settles atomically, and writes nothing for a job that is no longer in flight', async () => {
+    const f = fetcher('p:1:x');
+    await t.redis.lpush('queue:q', 'j1', 'j2');
+    const [a, b] = await f.fetch(['q'], new Map([['q', 2]]), 2);
+    expect(await f.settle(a!, { mode: 'retry', payload: 'j1-failed', at: 1_795_334_860_000 }, Date.now())).toBe(true);
+    expect(await t.redis.zrange('retry', 0, -1, 'WITHSCORES')).toEqual(['j1-failed', '1795334860']);
+    // j2 was recovered by someone else meanwhile: the retry must not be written twice
+    await t.redis.del(f.inflightKey('q'));
+    expect(await f.settle(b!, { mode: 'dead', payload: 'j2-dead', at: Date.now() }, Date.now())).toBe(false);
+    expect(await t.redis.zcard('dead')).toBe(0);
+  });
+
+  it('requeues what a lost fetch reply left in flight, keeping what this process runs', async () => {
+    const f = fetcher('p:1:x');
+    await t.redis.lpush(f.inflightKey('q'), 'running', 'lost');
+    const n = await f.reconcile(['q'], new Map([['running', 1]]));
+    expect(n).toBe(1);
+    expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['lost']);
+    expect(await t.redis.lrange(f.inflightKey('q'), 0, -1)).toEqual(['running']);
+  });
+
+  it('wakes an idle poller as soon as a job arrives on any of its queues', async () => {
+    const f = fetcher('p:1:x');
+    const got: string[] = [];
+    const waiting = f.watch(['a', 'b', 'c'], 2, (j) => got.push(`${j.queue}:${j.raw}`), () => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const pushed = Date.now();
+    await t.redis.lpush('queue:c', 'x');
+    await waiting;
+    expect(Date.now() - pushed).toBeLessThan(500);
+    expect(got).toEqual(['c:x']);
+    await f.closeWatches();
+  });
+});
