@@ -73,20 +73,24 @@ async function drain(redis: Redis, pid: number, queue: string, n: number, inflig
   return { jobsPerSec: n / secs, cpuUsPerJob: (cpu * 1000) / n, rssMb: rssMb(pid) };
 }
 
-async function latency(redis: Redis, client: Client, cls: string, queue: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
-  // Warm up (Ruby's threads, the function's environments), then measure.
-  await client.pushBulk({ class: cls, queue, args: Array.from({ length: 500 }, () => []) });
-  await until(async () => (await redis.llen('bench:latency')) >= 500, 60_000, `latency warm-up on ${queue}`);
+/** Pushes `rate` jobs/s in bursts every 50 ms for `seconds`, and waits until all have started. */
+async function paced(redis: Redis, client: Client, cls: string, queue: string, rate: number, seconds: number): Promise<number[]> {
   await redis.del('bench:latency');
   const total = rate * seconds;
+  const burst = rate / 20;
   const start = Date.now();
-  for (let i = 0; i < total; i += rate / 20) {
-    await client.pushBulk({ class: cls, queue, args: Array.from({ length: rate / 20 }, () => []) });
-    const next = start + ((i + rate / 20) / rate) * 1000;
-    await sleep(Math.max(0, next - Date.now()));
+  for (let i = 0; i < total; i += burst) {
+    await client.pushBulk({ class: cls, queue, args: Array.from({ length: burst }, () => []) });
+    await sleep(Math.max(0, start + ((i + burst) / rate) * 1000 - Date.now()));
   }
   await until(async () => (await redis.llen('bench:latency')) >= total, 60_000, `latency run on ${queue}`);
-  const xs = (await redis.lrange('bench:latency', 0, -1)).map(Number).sort((a, b) => a - b);
+  return (await redis.lrange('bench:latency', 0, -1)).map(Number).sort((a, b) => a - b);
+}
+
+/** Enqueue-to-start latency at a steady rate, after a warm-up round at the same rate (cold starts excluded on both sides). */
+async function latency(redis: Redis, client: Client, cls: string, queue: string, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  await paced(redis, client, cls, queue, rate, 1);
+  const xs = await paced(redis, client, cls, queue, rate, seconds);
   return { p50: xs[Math.floor(xs.length * 0.5)]!, p99: xs[Math.floor(xs.length * 0.99)]! };
 }
 
