@@ -13,6 +13,7 @@ import type { EpochMs, SidekiqVersion } from './protocol/time.js';
 import { functionErrorResults, readResponse, type JobError, type JobResult } from './protocol/event.js';
 import { decide, failedPayload, type RandomInt, type RetryDecision } from './retry.js';
 import type { InvokeResult } from './invoker.js';
+import type { Outcome } from './fetch.js';
 
 /** A fetched, parsed job on its way through the poller. */
 export interface RunningJob {
@@ -99,4 +100,25 @@ export function noRouteError(cls: string, queue: string): JobError {
       `to defineJobs() in sidekiq-lambda.config.ts and deploy, or give the queue back to Ruby — a queue belongs either to Ruby or to the poller, never both`,
     backtrace: [],
   };
+}
+
+/** What to write to Redis for a plan. */
+export function outcomeOf(plan: Plan, now: number): Outcome {
+  if (plan.kind === 'ok') return { mode: 'ack' };
+  if (plan.kind === 'requeue') return { mode: 'requeue' };
+  const d = plan.decision;
+  if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };
+  if (d.kind === 'dead') return { mode: 'dead', payload: plan.payload, at: now };
+  return { mode: 'ack' };
+}
+
+/** The one log line of a job's outcome; arguments only when asked for (they hold customer data). */
+export function outcomeLine(j: RunningJob, cls: string, plan: Plan, ms: number, withArgs: boolean): { level: 'info' | 'warn'; msg: string; [k: string]: unknown } {
+  const base: Record<string, unknown> = { jid: j.job.jid, class: cls, queue: j.queue, ms };
+  if (withArgs) base.args = j.job.args;
+  if (plan.kind === 'ok') return { level: 'info', msg: 'done', ...base };
+  if (plan.kind === 'requeue') return { level: 'warn', msg: 'throttled: requeued', ...base };
+  const d = plan.decision;
+  const what = d.kind === 'retry' ? `retry ${d.count + 1} in ${d.delaySeconds}s` : d.kind === 'dead' ? `dead (${d.reason})` : `discarded (${d.reason})`;
+  return { level: 'warn', msg: `fail: ${what}`, ...base, error_class: plan.error.class, error_message: plan.error.message.slice(0, 500) };
 }

@@ -15,13 +15,14 @@
  *    rest in flight for recovery (at-least-once).
  */
 import type { Redis } from 'ioredis';
-import { Fetcher, queueOrder, type Fetched, type Outcome } from './fetch.js';
+import { Fetcher, queueOrder, type Fetched } from './fetch.js';
+import { Wake } from './wake.js';
 import { ClassLimiter } from './concurrency.js';
 import { readJob, displayClass, isMalformed } from './protocol/job.js';
 import { makeEvent } from './protocol/event.js';
 import { keys as makeKeys, type Keys } from './protocol/keys.js';
 import { DEFAULT_SIDEKIQ_VERSION, readTimestamp, type SidekiqVersion } from './protocol/time.js';
-import { planFailure, planInvocation, noRouteError, type Plan, type RunningJob } from './outcomes.js';
+import { planFailure, planInvocation, noRouteError, outcomeOf, outcomeLine, type Plan, type RunningJob } from './outcomes.js';
 import type { Invoker } from './invoker.js';
 import type { Route } from './jobs.js';
 import type { QueueWeight } from './config.js';
@@ -56,25 +57,6 @@ export interface PollerOptions {
   /** @defaultValue 15000 */
   readonly recoveryIntervalMs?: number;
   readonly version?: string;
-}
-
-/** A wake-up signal for the fetch loop: resolves on `notify()` or after a timeout. */
-class Wake {
-  private resolve?: () => void;
-  wait(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const t = setTimeout(() => done(), ms);
-      const done = (): void => {
-        clearTimeout(t);
-        this.resolve = undefined;
-        r();
-      };
-      this.resolve = done;
-    });
-  }
-  notify(): void {
-    this.resolve?.();
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -399,7 +381,7 @@ export class Poller {
     await Promise.all(
       jobs.map(async (j, i) => {
         const plan = plans[i]!;
-        const outcome = this.toOutcome(plan);
+        const outcome = outcomeOf(plan, Date.now());
         try {
           await this.fetcher.settle({ queue: j.queue, raw: j.raw }, outcome, Date.now());
         } finally {
@@ -419,24 +401,9 @@ export class Poller {
     );
   }
 
-  private toOutcome(plan: Plan): Outcome {
-    if (plan.kind === 'ok') return { mode: 'ack' };
-    if (plan.kind === 'requeue') return { mode: 'requeue' };
-    const d = plan.decision;
-    if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };
-    if (d.kind === 'dead') return { mode: 'dead', payload: plan.payload, at: Date.now() };
-    return { mode: 'ack' };
-  }
-
   private logOutcome(j: RunningJob, cls: string, plan: Plan, ms: number): void {
     if (plan.kind === 'ok' && this.opts.log.enabled?.('info') === false) return;
-    const base: Record<string, unknown> = { jid: j.job.jid, class: cls, queue: j.queue, ms };
-    if (this.opts.logArgs) base.args = j.job.args;
-    if (plan.kind === 'ok') return this.opts.log({ msg: 'done', ...base });
-    if (plan.kind === 'requeue') return this.opts.log({ level: 'warn', msg: 'throttled: requeued', ...base });
-    const d = plan.decision;
-    const what = d.kind === 'retry' ? `retry ${d.count + 1} in ${d.delaySeconds}s` : d.kind === 'dead' ? `dead (${d.reason})` : `discarded (${d.reason})`;
-    this.opts.log({ level: 'warn', msg: `fail: ${what}`, ...base, error_class: plan.error.class, error_message: plan.error.message.slice(0, 500) });
+    this.opts.log(outcomeLine(j, cls, plan, ms, this.opts.logArgs ?? false));
   }
 
   /** A payload that cannot be run goes to the dead set exactly as it is. */
