@@ -204,6 +204,9 @@ export class Fetcher {
    * fetch whose reply was lost when the connection dropped. `known` counts raw strings in memory.
    */
   async reconcile(queues: readonly string[], known: ReadonlyMap<string, number>): Promise<number> {
+    // A watch whose BLMOVE has moved a job but whose reply is still on its way would look like a
+    // lost one: let every watch finish (≤ its timeout) and hand its job over first.
+    await Promise.all(this.watching.values());
     let requeued = 0;
     for (const q of queues) {
       const held = await this.redis.lrange(this.inflightKey(q), 0, -1);
