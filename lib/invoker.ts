@@ -53,7 +53,6 @@ const TIMEOUT_MARGIN_MS = 15_000;
 const CONFIG_ERRORS = new Set([
   'ResourceNotFoundException',
   'AccessDeniedException',
-  'AccessDeniedException',
   'InvalidParameterValueException',
   'ResourceConflictException',
   'ResourceNotReadyException',

@@ -153,6 +153,7 @@ describe('poller outcomes', () => {
     stack = await startStack(t.url, [{ class: 'BatchJob', queue: 'q', handler: 'batch', batchSize: 10 }]);
     await eventually(async () => (await executions(t.redis)).size === 3 && (await t.redis.zcard('retry')) === 1);
     expect(JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!).jid).toBe(jids[1]);
+    expect(await t.redis.scard('e2e:requests')).toBe(1);
   });
 
   it('answers /healthz and /stats for ECS and people', async () => {
