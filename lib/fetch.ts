@@ -63,9 +63,16 @@ export class Fetcher {
     return this.keys.inflight(this.identity, queue);
   }
 
-  /** Registers this poller and its queues, so others can recover its lists if it dies. */
+  /** This poller's queues, as the registry holds them. */
+  private registration = '[]';
+
+  /**
+   * Registers this poller and its queues, so others can recover its lists if it dies. Every fetch
+   * registers again, atomically with the move (fetch-2n.lua).
+   */
   async register(queues: readonly string[]): Promise<void> {
-    await this.redis.hset(this.keys.pollers, this.identity, JSON.stringify(queues));
+    this.registration = JSON.stringify(queues);
+    await this.redis.hset(this.keys.pollers, this.identity, this.registration);
   }
 
   async unregisterIfEmpty(queues: readonly string[]): Promise<void> {
@@ -79,8 +86,8 @@ export class Fetcher {
   async fetch(order: readonly string[], caps: ReadonlyMap<string, number>, total: number): Promise<Fetched[]> {
     const eligible = order.filter((q) => (caps.get(q) ?? 0) > 0);
     if (eligible.length === 0 || total <= 0) return [];
-    const keyArgs = eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]);
-    const reply = await this.redis.sklFetch_v1(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!));
+    const keyArgs = [...eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]), this.keys.pollers];
+    const reply = await this.redis.sklFetch_v1(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!), this.identity, this.registration);
     const out: Fetched[] = [];
     for (let i = 0; i < reply.length; i += 2) out.push({ queue: eligible[Number(reply[i]) - 1]!, raw: String(reply[i + 1]) });
     return out;

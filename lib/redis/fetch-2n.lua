@@ -4,14 +4,22 @@
 
   KEYS[2i-1]  queue:<q_i>                      (list; jobs are LPUSHed, so the oldest is at the right)
   KEYS[2i]    <in-flight list of this poller for q_i>
+  KEYS[last]  the pollers registry (hash: identity → JSON list of its queues)
   ARGV[1]     maximum number of jobs to move in total
-  ARGV[2..]   per-queue maximum for queue i (ARGV[i+1])
+  ARGV[2..n+1] per-queue maximum for queue i (ARGV[i+1])
+  ARGV[n+2]   this poller's identity
+  ARGV[n+3]   its queues as JSON
+
+  The poller (re-)registers itself in the same step: a live poller whose heartbeat lapsed may have
+  been dropped from the registry by another poller's recovery, and a job must never sit in an
+  in-flight list that no recovery will look at.
 
   Returns a flat array: { i1, job1, i2, job2, … } where i is the 1-based queue index.
 ]]
 local remaining = tonumber(ARGV[1])
 local out = {}
-local nqueues = #KEYS / 2
+local nqueues = (#KEYS - 1) / 2
+redis.call('HSET', KEYS[#KEYS], ARGV[nqueues + 2], ARGV[nqueues + 3])
 for i = 1, nqueues do
   if remaining <= 0 then break end
   local cap = math.min(remaining, tonumber(ARGV[i + 1]))

@@ -47,7 +47,7 @@ export function registerScripts(redis: Redis): Redis {
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, total, …per-queue caps → [i, job, …]. */
+    /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, pollers, total, …per-queue caps, identity, queues JSON → [i, job, …]. */
     sklFetch_v1(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
     /** settle-2.lua: inflight, dest, mode, raw, payload, score, deadCutoff, deadMax → 1 | 0. */
     sklSettle_v1(

@@ -86,4 +86,19 @@ describe('fetch', () => {
     expect(got).toEqual(['c:x']);
     await f.closeWatches();
   });
+
+  it('re-registers a live poller that recovery dropped, so its next jobs can still be recovered', async () => {
+    // Prepare: poller A registered, then its heartbeat lapsed and B's recovery dropped it
+    const a = fetcher('a:1:eeeeeeeeeeee');
+    await a.register(['q']);
+    await t.redis.hdel(k.pollers, 'a:1:eeeeeeeeeeee');
+    // Act: A, alive after all, fetches a job, then dies without settling it
+    await t.redis.lpush('queue:q', 'j1');
+    expect(await a.fetch(['q'], new Map([['q', 1]]), 1)).toEqual([{ queue: 'q', raw: 'j1' }]);
+    expect(JSON.parse((await t.redis.hget(k.pollers, 'a:1:eeeeeeeeeeee'))!)).toEqual(['q']);
+    // Assess: with A's process key absent, B recovers the job
+    expect(await fetcher('b:1:ffffffffffff').recoverOrphans(() => undefined)).toBe(1);
+    expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['j1']);
+  });
 });
+
