@@ -15,7 +15,7 @@
  *    rest in flight for recovery (at-least-once).
  */
 import type { Redis } from 'ioredis';
-import { Fetcher, queueOrder, type Fetched } from './fetch.js';
+import { Fetcher, queueOrder, type Fetched, type Outcome } from './fetch.js';
 import { Wake } from './wake.js';
 import { ClassLimiter } from './concurrency.js';
 import { readJob, displayClass, isMalformed } from './protocol/job.js';
@@ -90,6 +90,7 @@ export class Poller {
   private loopDone?: Promise<void>;
   private recoveryTimer?: NodeJS.Timeout;
   private stopped?: Promise<void>;
+  private pastDeadline = false;
   /** Resolves when the poller has stopped (after `stop()`, SIGTERM or a Stop from the Web UI). */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -137,8 +138,8 @@ export class Poller {
 
   /** Registers, recovers orphans, starts the heartbeat and the fetch loop. */
   async start(): Promise<void> {
-    await this.fetcher.register(this.queueNames);
     await this.heartbeat.start();
+    await this.fetcher.register(this.queueNames);
     await this.recover();
     this.needsReconcile = false;
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
@@ -161,24 +162,48 @@ export class Poller {
       this.stopping = true;
       this.wake.notify();
       if (this.recoveryTimer) clearInterval(this.recoveryTimer);
-      await this.loopDone;
-      await this.fetcher.closeWatches();
-      const deadline = (this.opts.shutdownTimeoutSeconds ?? 25) * 1000;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        Promise.all([...this.running]).then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
-      ]);
-      clearTimeout(timer);
+      // The deadline starts now and bounds every wait below, even one stuck on an unreachable Redis.
+      const deadlineAt = Date.now() + (this.opts.shutdownTimeoutSeconds ?? 25) * 1000;
+      const withinDeadline = async (p: Promise<unknown>): Promise<boolean> => {
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, deadlineAt - Date.now()))));
+        const done = await Promise.race([p.then(() => false), expired]);
+        clearTimeout(timer);
+        return !done;
+      };
+      let timedOut = !(await withinDeadline(this.loopDone ?? Promise.resolve())) || !(await withinDeadline(this.fetcher.closeWatches()));
+      // Work can start while we wait (a too-large batch split into single jobs): wait for it too.
+      while (!timedOut && this.running.size > 0) timedOut = !(await withinDeadline(Promise.all([...this.running])));
+      this.pastDeadline = timedOut;
       if (timedOut) {
         this.opts.log({ level: 'warn', msg: 'shutdown deadline reached: jobs still running stay in flight and will be recovered', jobs: this.inFlight });
       }
-      await this.heartbeat.stop();
-      if (!timedOut) await this.fetcher.unregisterIfEmpty(this.queueNames).catch(() => undefined);
+      // Bounded too: clearing the heartbeat must not hold the exit while Redis is away.
+      const grace = (p: Promise<unknown>): Promise<unknown> => Promise.race([p.catch(() => undefined), sleep(5000)]);
+      await grace(this.heartbeat.stop());
+      if (!timedOut) await grace(this.fetcher.unregisterIfEmpty(this.queueNames));
       this.opts.log({ msg: 'poller stopped', identity: this.identity });
       this.resolveDone();
     })();
     return this.stopped;
+  }
+
+  /**
+   * Writes an outcome, retrying with backoff while Redis refuses (OOM, READONLY after a failover,
+   * BUSY): repeating is safe, as a settle writes only while the job is still in flight. Gives up
+   * only after the shutdown deadline, when the job stays in flight for recovery.
+   */
+  private async settleDurably(job: Fetched, outcome: Outcome, jid?: unknown): Promise<void> {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.fetcher.settle(job, outcome, Date.now());
+        return;
+      } catch (e) {
+        if (this.pastDeadline) throw e;
+        this.opts.log({ level: 'error', msg: "could not write a job's outcome; retrying", jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
+        await sleep(delay);
+      }
+    }
   }
 
   /** In flight now, for /stats and the heartbeat. */
@@ -213,11 +238,19 @@ export class Poller {
     };
   }
 
+  private recovering = false;
+
   private async recover(): Promise<void> {
+    // One pass at a time: during a Redis outage the timer would otherwise stack passes that all
+    // run at once on reconnect, before any heartbeat has renewed its process key.
+    if (this.recovering) return;
+    this.recovering = true;
     try {
       await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }));
     } catch (e) {
       this.opts.log({ level: 'warn', msg: 'orphan recovery failed; will try again', error: (e as Error).message });
+    } finally {
+      this.recovering = false;
     }
   }
 
@@ -288,7 +321,7 @@ export class Poller {
   private onWatched(job: Fetched): void {
     if (this.quiet || this.stopping) {
       this.track(job.raw, +1);
-      this.spawn(this.fetcher.settle(job, { mode: 'requeue' }, Date.now()).then(() => this.track(job.raw, -1)));
+      this.spawn(this.settleDurably(job, { mode: 'requeue' }).finally(() => this.track(job.raw, -1)));
       return;
     }
     this.counters.fetched(1);
@@ -383,7 +416,7 @@ export class Poller {
         const plan = plans[i]!;
         const outcome = outcomeOf(plan, Date.now());
         try {
-          await this.fetcher.settle({ queue: j.queue, raw: j.raw }, outcome, Date.now());
+          await this.settleDurably({ queue: j.queue, raw: j.raw }, outcome, j.job.jid);
         } finally {
           this.track(j.raw, -1);
         }
@@ -409,7 +442,7 @@ export class Poller {
   /** A payload that cannot be run goes to the dead set exactly as it is. */
   private async bury(f: Fetched, reason: string): Promise<void> {
     try {
-      await this.fetcher.settle(f, { mode: 'dead', payload: f.raw, at: Date.now() }, Date.now());
+      await this.settleDurably(f, { mode: 'dead', payload: f.raw, at: Date.now() });
     } finally {
       this.track(f.raw, -1);
     }

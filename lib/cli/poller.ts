@@ -70,7 +70,9 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
       await poller.stop();
       await health.close();
       invoker.close();
-      await redis.quit().catch(() => redis.disconnect());
+      // QUIT waits for Redis; during an outage, drop the connection instead of holding the exit.
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+      redis.disconnect();
     })());
   // A Stop from the Web UI stops the poller itself; finish the rest of the shutdown too.
   void poller.done.then(close);

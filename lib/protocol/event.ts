@@ -132,8 +132,8 @@ function readFailure(res: Extract<JobResult, { status: 'failed' }>): Omit<Extrac
 /** Every job of an invocation failed with Lambda's own error (a throw, crash or timeout). */
 export function functionErrorResults(body: LambdaErrorBody, jids: readonly string[], fallbackType = 'Lambda::FunctionError'): JobResult[] {
   const error: JobError = {
-    class: body.errorType || fallbackType,
-    message: body.errorMessage ?? 'the function failed without a message',
+    class: typeof body.errorType === 'string' && body.errorType !== '' ? body.errorType : fallbackType,
+    message: body.errorMessage === undefined || body.errorMessage === null ? 'the function failed without a message' : String(body.errorMessage),
     backtrace: Array.isArray(body.trace) ? body.trace.map(String) : [],
   };
   return jids.map((jid) => ({ jid, status: 'failed' as const, error }));

@@ -164,4 +164,46 @@ describe('resilience', () => {
     expect(snap.classes.SlowJob!.throttled).toBeGreaterThan(0);
     expect(stack.logs.filter((l) => l.msg === 'throttled: requeued').length).toBe(snap.classes.SlowJob!.throttled);
   });
+
+  it('keeps retrying an outcome Redis refuses to write (READONLY after a failover), then writes it once', async () => {
+    // Prepare: a Redis of this test's own (it is turned into a replica), one job running for 1 s
+    const server = await startRedisServer();
+    cleanups.push(() => server.stop());
+    const redis = new Redis(server.url);
+    redis.on('error', () => undefined);
+    cleanups.push(() => redis.disconnect());
+    const lambda = await lambdaWithSlow(server.url);
+    const stack = await startStack(server.url, [], {}, { lambdaUrl: lambda.url, extraRoutes: [slowRoute(5)] });
+    cleanups.push(() => stack.close());
+    const [jid] = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[1]] });
+    const inflightKey = await eventually(async () => (await redis.keys('sidekiq-lambda:inflight*'))[0]);
+    await eventually(async () => (await redis.llen(inflightKey)) === 1);
+    // Act: Redis refuses every write while the job finishes (a replica of a master that is gone)…
+    await redis.replicaof('127.0.0.1', '1');
+    await eventually(() => stack.logs.some((l) => String(l.msg).startsWith("could not write a job's outcome")), 10_000, 'a refused write');
+    expect(await redis.llen(inflightKey)).toBe(1);
+    // …then accepts them again
+    await redis.replicaof('NO', 'ONE');
+    // Assess: the outcome lands once; nothing is left in flight or lost. The handler's own write
+    // was refused too, so the job failed, and that failure is what is recorded.
+    await eventually(async () => (await redis.llen(inflightKey)) === 0, 10_000, 'the outcome to land');
+    const retries = (await redis.zrange('retry', 0, -1)).map((r) => JSON.parse(r));
+    expect(retries.map((r) => r.jid)).toEqual([jid]);
+    expect(await redis.llen('queue:q')).toBe(0);
+  });
+
+  it('SIGTERM while Redis is down still exits within the deadline', async () => {
+    const server = await startRedisServer();
+    cleanups.push(() => server.stop());
+    const lambda = await lambdaWithSlow(server.url);
+    const p = track(spawnPoller(server.url, lambda.url, [slowRoute(5)], { SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '2' }));
+    await p.ready;
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000); // the 2 s deadline, then bounded heartbeat and QUIT waits
+  });
 });
+

@@ -63,7 +63,7 @@ export async function startRedisServer(port?: number, extraArgs: string[] = []):
   };
   const stop = async (): Promise<void> => {
     const c = child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
       c.kill('SIGKILL');
