@@ -11,8 +11,8 @@
  * 3. Settle an outcome (ack, retry, dead, requeue) and leave the in-flight list in one step
  *    (settle-2.lua).
  * 4. Recover the in-flight lists of pollers whose heartbeat expired (recover-3.lua), exactly once.
- * 5. After a reconnect, give back jobs our in-flight lists hold that this process does not know
- *    about (a fetch whose reply was lost with the connection).
+ * 5. After a reconnect (of the main or of a blocking connection), give back jobs our in-flight
+ *    lists hold that this process does not know about (a fetch whose reply was lost with it).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './protocol/keys.js';
@@ -102,7 +102,7 @@ export class Fetcher {
     for (const q of queues) {
       if (this.watching.has(q)) continue;
       let conn = this.blockers.get(q);
-      if (!conn) this.blockers.set(q, (conn = this.blockingConnection()));
+      if (!conn) this.blockers.set(q, (conn = this.blocker()));
       const w = conn
         .blmove(this.keys.queue(q), this.inflightKey(q), 'RIGHT', 'LEFT', timeoutSeconds)
         .then(
@@ -117,6 +117,22 @@ export class Fetcher {
     return Promise.race(this.watching.values());
   }
 
+  /**
+   * Called when a blocking connection comes back after a drop: a BLMOVE whose reply was lost
+   * with it may have left a job in our in-flight list that this process never saw.
+   */
+  onBlockerReconnect?: () => void;
+
+  private blocker(): Redis {
+    const conn = this.blockingConnection();
+    let connected = false;
+    conn.on('ready', () => {
+      if (connected) this.onBlockerReconnect?.();
+      connected = true;
+    });
+    return conn;
+  }
+
   /** Waits for every watch to end (at most their timeout), then closes the blocking connections. */
   async closeWatches(): Promise<void> {
     await Promise.all(this.watching.values());
@@ -126,23 +142,26 @@ export class Fetcher {
 
   /** Acknowledgements waiting for the end of this event-loop turn, by queue. */
   private acks = new Map<string, string[]>();
-  private ackFlush?: Promise<void>;
+  private ackFlush?: Promise<Map<string, number[]>>;
 
   /**
    * Acknowledges a finished job. Acks issued in the same event-loop turn go out as one ack-1.lua
-   * call per queue, so a busy poller pays one round trip for many jobs. Resolves once written.
+   * call per queue, so a busy poller pays one round trip for many jobs. Resolves once written:
+   * true if the job was still in flight, false if another poller had recovered it.
    */
-  ack(job: Fetched): Promise<void> {
+  async ack(job: Fetched): Promise<boolean> {
     let list = this.acks.get(job.queue);
     if (!list) this.acks.set(job.queue, (list = []));
-    list.push(job.raw);
+    const i = list.push(job.raw) - 1;
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       const batch = this.acks;
       this.acks = new Map();
       this.ackFlush = undefined;
-      await Promise.all([...batch].map(([q, raws]) => this.redis.sklAck_v1(this.inflightKey(q), ...raws)));
+      const replies = await Promise.all([...batch].map(async ([q, raws]) => [q, await this.redis.sklAck_v2(this.inflightKey(q), ...raws)] as const));
+      return new Map(replies);
     });
-    return this.ackFlush;
+    const removed = await this.ackFlush;
+    return removed.get(job.queue)?.[i] === 1;
   }
 
   /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */
@@ -151,8 +170,7 @@ export class Fetcher {
     let r: number;
     switch (outcome.mode) {
       case 'ack':
-        await this.ack(job);
-        return true;
+        return this.ack(job);
       case 'requeue':
         r = await this.redis.sklSettle_v1(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
         break;

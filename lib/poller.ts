@@ -130,10 +130,19 @@ export class Poller {
       },
       log: (o) => opts.log({ level: 'info', msg: 'heartbeat', ...o }),
     });
-    opts.redis.on('ready', () => {
+    const reconnected = (): void => {
       this.needsReconcile = true;
+      // Other pollers' heartbeats may have lapsed while Redis was away: give them one TTL to beat
+      // again before treating them as dead (recovering a live poller's jobs runs them twice).
+      this.recoverNotBefore = Date.now() + (opts.processTtlSeconds ?? 60) * 1000;
       this.wake.notify();
+    };
+    let connected = opts.redis.status === 'ready';
+    opts.redis.on('ready', () => {
+      if (connected) reconnected();
+      connected = true;
     });
+    this.fetcher.onBlockerReconnect = reconnected;
   }
 
   /** Registers, recovers orphans, starts the heartbeat and the fetch loop. */
@@ -191,13 +200,13 @@ export class Poller {
   /**
    * Writes an outcome, retrying with backoff while Redis refuses (OOM, READONLY after a failover,
    * BUSY): repeating is safe, as a settle writes only while the job is still in flight. Gives up
-   * only after the shutdown deadline, when the job stays in flight for recovery.
+   * only after the shutdown deadline, when the job stays in flight for recovery. Resolves false
+   * when the job was no longer in flight (see `notOurs`).
    */
-  private async settleDurably(job: Fetched, outcome: Outcome, jid?: unknown): Promise<void> {
+  private async settleDurably(job: Fetched, outcome: Outcome, jid?: unknown): Promise<boolean> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        await this.fetcher.settle(job, outcome, Date.now());
-        return;
+        return await this.fetcher.settle(job, outcome, Date.now());
       } catch (e) {
         if (this.pastDeadline) throw e;
         this.opts.log({ level: 'error', msg: "could not write a job's outcome; retrying", jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
@@ -239,11 +248,12 @@ export class Poller {
   }
 
   private recovering = false;
+  private recoverNotBefore = 0;
 
   private async recover(): Promise<void> {
     // One pass at a time: during a Redis outage the timer would otherwise stack passes that all
     // run at once on reconnect, before any heartbeat has renewed its process key.
-    if (this.recovering) return;
+    if (this.recovering || Date.now() < this.recoverNotBefore) return;
     this.recovering = true;
     try {
       await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }));
@@ -315,13 +325,16 @@ export class Poller {
   }
 
   /**
-   * A job an idle watch moved into flight. After Quiet or Stop it goes back to the end of its
-   * queue that is fetched next, as Sidekiq requeues a job popped after quiet.
+   * A job an idle watch moved into flight. After Quiet or Stop, or when it does not fit under the
+   * caps, it goes back to the end of its queue that is fetched next, as Sidekiq requeues a job
+   * popped after quiet.
    */
   private onWatched(job: Fetched): void {
-    if (this.quiet || this.stopping) {
+    // Watches on several queues can each bring a job after the loop has filled the caps again:
+    // one that does not fit goes back too, so the poller never holds more than it runs.
+    if (this.quiet || this.stopping || !((this.capacity().get(job.queue) ?? 0) > 0)) {
       this.track(job.raw, +1);
-      this.spawn(this.settleDurably(job, { mode: 'requeue' }).finally(() => this.track(job.raw, -1)));
+      this.spawn(this.settleDurably(job, { mode: 'requeue' }).then(() => undefined).finally(() => this.track(job.raw, -1)));
       return;
     }
     this.counters.fetched(1);
@@ -376,6 +389,7 @@ export class Poller {
     return { now: Date.now(), version: this.version };
   }
 
+  /** Runs one batch of one class: holds one of the class's invocation slots until it settles. */
   private async invoke(route: Route, jobs: RunningJob[]): Promise<void> {
     const limiter = this.limiters.get(route.class)!;
     limiter.inFlight++;
@@ -384,28 +398,33 @@ export class Poller {
       this.work.set(tid, { tid, queue: j.queue, payload: j.raw, runAt: Date.now() });
       return tid;
     });
-    const started = Date.now();
     try {
-      const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
-      const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
-      if (result.kind === 'too-large' && jobs.length > 1) {
-        // A batch too large together may fit alone: send each job on its own.
-        // Each job keeps its in-flight slot; the single invocations settle them.
-        for (const j of jobs) this.spawn(this.invoke(route, [j]));
-        return;
-      }
-      if (result.kind === 'throttled') {
-        limiter.onThrottle();
-        this.counters.throttled(route.class, jobs.length);
-      } else if (result.kind === 'config') {
-        this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
-      } else limiter.onSuccess();
-      await this.finish(route, jobs, planInvocation(result, jobs, Buffer.byteLength(event), this.planContext()), started);
+      const settled = await this.call(route, limiter, jobs);
+      // A batch too large together may fit alone: send each job on its own, one after another in
+      // the same slot, so the class's cap holds. (A single job too large was settled as dead.)
+      if (!settled) for (const j of jobs) await this.call(route, limiter, [j]);
     } finally {
       limiter.inFlight--;
       for (const t of tids) this.work.delete(t);
       this.wake.notify();
     }
+  }
+
+  /** One Invoke and its outcomes; false (nothing settled) when a batch of several was too large. */
+  private async call(route: Route, limiter: ClassLimiter, jobs: RunningJob[]): Promise<boolean> {
+    const started = Date.now();
+    const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
+    const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
+    if (result.kind === 'too-large' && jobs.length > 1) return false;
+    if (result.kind === 'throttled') {
+      // Start nothing new for this class for a while; the timer wakes the loop when it may.
+      setTimeout(() => this.wake.notify(), limiter.onThrottle() + 1).unref();
+      this.counters.throttled(route.class, jobs.length);
+    } else if (result.kind === 'config') {
+      this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
+    } else limiter.onSuccess();
+    await this.finish(route, jobs, planInvocation(result, jobs, Buffer.byteLength(event), this.planContext()), started);
+    return true;
   }
 
   /** Writes each job's outcome, counts it, logs one line per job. */
@@ -415,12 +434,17 @@ export class Poller {
       jobs.map(async (j, i) => {
         const plan = plans[i]!;
         const outcome = outcomeOf(plan, Date.now());
+        let written: boolean;
         try {
-          await this.settleDurably({ queue: j.queue, raw: j.raw }, outcome, j.job.jid);
+          written = await this.settleDurably({ queue: j.queue, raw: j.raw }, outcome, j.job.jid);
         } finally {
           this.track(j.raw, -1);
         }
         const cls = route?.class ?? displayClass(j.job);
+        if (!written) {
+          this.notOurs(j.queue, j.job.jid, cls);
+          return;
+        }
         if (plan.kind === 'ok') {
           this.stats.processed();
           this.counters.processed(cls);
@@ -439,13 +463,24 @@ export class Poller {
     this.opts.log(outcomeLine(j, cls, plan, ms, this.opts.logArgs ?? false));
   }
 
+  /**
+   * An outcome that found its job no longer in flight: another poller recovered it while this
+   * one's heartbeat had lapsed, and the recovered copy runs again (at-least-once). Nothing was
+   * written, so nothing is counted.
+   */
+  private notOurs(queue: string, jid: unknown, cls: string): void {
+    this.opts.log({ level: 'warn', msg: 'outcome not written: the job was recovered by another poller and runs again there', jid, class: cls, queue });
+  }
+
   /** A payload that cannot be run goes to the dead set exactly as it is. */
   private async bury(f: Fetched, reason: string): Promise<void> {
+    let written: boolean;
     try {
-      await this.settleDurably(f, { mode: 'dead', payload: f.raw, at: Date.now() });
+      written = await this.settleDurably(f, { mode: 'dead', payload: f.raw, at: Date.now() });
     } finally {
       this.track(f.raw, -1);
     }
+    if (!written) return this.notOurs(f.queue, undefined, '(malformed)');
     this.stats.processed();
     this.stats.failed();
     this.counters.failed('(malformed)');

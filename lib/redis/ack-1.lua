@@ -5,10 +5,11 @@
   KEYS[1]  the in-flight list
   ARGV     the raw jobs, exactly as fetched
 
-  Returns the number of jobs removed (a job another poller already recovered is not there).
+  Returns one flag per ARGV, in order: 1 when that job was removed, 0 when it was no longer in
+  flight (another poller recovered it after this one's heartbeat expired; it will run again).
 ]]
-local n = 0
+local removed = {}
 for i = 1, #ARGV do
-  n = n + redis.call('LREM', KEYS[1], -1, ARGV[i])
+  removed[i] = redis.call('LREM', KEYS[1], -1, ARGV[i])
 end
-return n
+return removed

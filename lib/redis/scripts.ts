@@ -28,7 +28,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklFetch_v1', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
   { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
-  { name: 'sklAck_v1', numberOfKeys: 1, source: ackSource },
+  { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
   { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
 ];
@@ -60,8 +60,8 @@ declare module 'ioredis' {
       deadCutoff: string,
       deadMax: number,
     ): Result<number, Context>;
-    /** ack-1.lua: inflight, …raw jobs → how many were removed. */
-    sklAck_v1(inflight: string, ...raws: string[]): Result<number, Context>;
+    /** ack-1.lua: inflight, …raw jobs → a 1 | 0 per job: was it still in flight. */
+    sklAck_v2(inflight: string, ...raws: string[]): Result<number[], Context>;
     /** recover-3.lua: processKey, inflight, queue → moved count, or -1 if the poller lives. */
     sklRecover_v1(processKey: string, inflight: string, queue: string): Result<number, Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */

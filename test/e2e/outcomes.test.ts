@@ -144,6 +144,25 @@ describe('poller outcomes', () => {
     expect((await t.redis.zrange('dead', 0, -1)).sort()).toEqual([...poison].sort());
   });
 
+  it('writes and counts nothing for a job another poller recovered while it ran', async () => {
+    // Prepare: a job running for 1 s
+    stack = await startStack(t.url, [{ class: 'SlowJob', queue: 'q', handler: 'slow' }]);
+    const jid = await push('SlowJob', 'q', [1]);
+    const inflight = `sidekiq-lambda:inflight|${stack.running.poller.identity}|q`;
+    const [raw] = await eventually(async () => {
+      const held = await t.redis.lrange(inflight, 0, -1);
+      return held.length === 1 ? held : undefined;
+    }, 10_000, 'the job in flight');
+    // Act: another poller takes it over (it recovers the list after a lapsed heartbeat)
+    expect(await t.redis.lrem(inflight, 1, raw!)).toBe(1);
+    await eventually(async () => (await executions(t.redis)).get(jid) === 1 && stack!.running.poller.busy() === 0, 10_000, 'the run to end');
+    await stack.close();
+    stack = undefined;
+    // Assess: the outcome was not written or counted here; the recovered copy will be
+    expect(await t.redis.get('stat:processed')).toBeNull();
+    expect(await t.redis.llen(inflight)).toBe(0);
+  });
+
   it('runs a batch with one outcome per job and one invocation', async () => {
     stack = await startStack(t.url, [{ class: 'BatchJob', queue: 'q', handler: 'batch', batchSize: 10 }]);
     const client = new Client({ redis: t.redis });

@@ -65,6 +65,17 @@ describe('fetch', () => {
     expect(await t.redis.zcard('dead')).toBe(0);
   });
 
+  it('acknowledges each job, saying which were still in flight', async () => {
+    const f = fetcher('p:1:x');
+    await t.redis.lpush('queue:q', 'j1', 'j2', 'j3');
+    const [j1, j2, j3] = await f.fetch(['q'], new Map([['q', 3]]), 3);
+    // j2 was recovered by another poller meanwhile
+    await t.redis.lrem(f.inflightKey('q'), 1, 'j2');
+    // Acks in one event-loop turn go out together, yet each learns its own fate
+    expect(await Promise.all([f.settle(j1!, { mode: 'ack' }, Date.now()), f.settle(j2!, { mode: 'ack' }, Date.now()), f.ack(j3!)])).toEqual([true, false, true]);
+    expect(await t.redis.llen(f.inflightKey('q'))).toBe(0);
+  });
+
   it('requeues what a lost fetch reply left in flight, keeping what this process runs', async () => {
     const f = fetcher('p:1:x');
     await t.redis.lpush(f.inflightKey('q'), 'running', 'lost');

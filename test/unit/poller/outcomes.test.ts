@@ -90,5 +90,25 @@ describe('concurrency', () => {
       for (let i = 0; i < 100; i++) l.onSuccess();
       expect(l.limit).toBe(8);
     });
+
+    it('starts nothing for a while after a 429, longer with each further 429, until a success', () => {
+      let t = 0;
+      const l = new ClassLimiter(8, 1000, () => t);
+      expect(l.spare()).toBe(8);
+      expect(l.onThrottle()).toBe(50);
+      expect(l.spare()).toBe(0);
+      t = 50;
+      expect(l.spare()).toBe(4);
+      expect(l.onThrottle()).toBe(100);
+      expect(l.spare()).toBe(0);
+      for (let i = 0; i < 10; i++) {
+        t += 10_000;
+        l.onThrottle();
+      }
+      expect(l.pausedForMs()).toBe(2000);
+      t += 2000;
+      l.onSuccess();
+      expect(l.onThrottle()).toBe(50);
+    });
   });
 });

@@ -1,0 +1,81 @@
+/**
+ * Reconnects: a blocking connection that drops may have lost a BLMOVE reply — the job it moved
+ * must still run; and after the poller's own reconnect it gives other pollers one TTL to beat
+ * again before recovering their jobs. Each test has a Redis of its own, since it kills clients.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../support/redis.js';
+import { startStack, eventually, executions } from '../support/stack.js';
+import { keys as makeKeys } from '../../lib/protocol/keys.js';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function ownRedis(): Promise<{ url: string; redis: Redis }> {
+  const server = await startRedisServer();
+  cleanups.push(() => server.stop());
+  const redis = new Redis(server.url);
+  redis.on('error', () => undefined);
+  cleanups.push(() => redis.disconnect());
+  return { url: server.url, redis };
+}
+
+/** Kills every client connection with this name; returns how many. */
+async function killClients(redis: Redis, name: string): Promise<number> {
+  const list = (await redis.client('LIST')) as string;
+  const ids = list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /\bid=(\d+)/.exec(line)![1]!);
+  for (const id of ids) await redis.client('KILL', 'ID', id);
+  return ids.length;
+}
+
+const job = (cls: string, queue: string): string =>
+  JSON.stringify({ class: cls, queue, args: [], retry: true, jid: randomBytes(12).toString('hex'), created_at: Date.now() / 1000, enqueued_at: Date.now() / 1000 });
+
+const k = makeKeys();
+
+describe('reconnect', () => {
+  it('runs a job whose BLMOVE reply was lost when a blocking connection dropped', async () => {
+    // Prepare: an idle poller, watching its queue
+    const { url, redis } = await ownRedis();
+    const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    cleanups.push(() => stack.close());
+    const identity = stack.running.poller.identity;
+    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller-fetch '), 5000, 'a blocking connection');
+    // Act: a job sits in our in-flight list that this process never saw (the reply of the BLMOVE
+    // that moved it was lost), and the blocking connection drops
+    const lost = job('OkJob', 'q');
+    await redis.lpush(k.inflight(identity, 'q'), lost);
+    expect(await killClients(redis, 'sidekiq-lambda-poller-fetch')).toBe(1);
+    // Assess: the poller gives it back to its queue and runs it, once
+    await eventually(async () => (await executions(redis)).get(JSON.parse(lost).jid) === 1, 15_000, 'the lost job to run');
+    expect(stack.logs.some((l) => l.msg === 'requeued jobs left in flight by a lost fetch reply')).toBe(true);
+    expect(await redis.llen(k.inflight(identity, 'q'))).toBe(0);
+  });
+
+  it("after its own reconnect, waits one TTL before recovering other pollers' jobs", async () => {
+    // Prepare: a poller (TTL 3 s, recovery every 1 s) whose connection drops and comes back
+    const { url, redis } = await ownRedis();
+    const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    cleanups.push(() => stack.close());
+    expect(await killClients(redis, 'sidekiq-lambda-poller')).toBe(1);
+    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller '), 5000, 'the reconnect');
+    // Act: another poller's process key is absent — in an outage it may only not have beaten yet
+    const other = 'other:1:eeeeeeeeeeee';
+    const held = job('OkJob', 'q');
+    await redis.hset(k.pollers, other, JSON.stringify(['q']));
+    await redis.lpush(k.inflight(other, 'q'), held);
+    // Assess: left alone for a TTL (two recovery passes would have moved it)…
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await redis.lrange(k.inflight(other, 'q'), 0, -1)).toEqual([held]);
+    // …then, still silent, it is taken for dead and its job recovered and run
+    await eventually(async () => (await executions(redis)).get(JSON.parse(held).jid) === 1, 15_000, 'the recovered job to run');
+    expect(await redis.hexists(k.pollers, other)).toBe(0);
+  });
+});
