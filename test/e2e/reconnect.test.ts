@@ -56,7 +56,7 @@ describe('reconnect', () => {
     // Assess: the poller gives it back to its queue and runs it, once
     await eventually(async () => (await executions(redis)).get(JSON.parse(lost).jid) === 1, 15_000, 'the lost job to run');
     expect(stack.logs.some((l) => l.msg === 'requeued jobs left in flight by a lost fetch reply')).toBe(true);
-    expect(await redis.llen(k.inflight(identity, 'q'))).toBe(0);
+    await eventually(async () => (await redis.llen(k.inflight(identity, 'q'))) === 0, 5000, 'its acknowledgement');
   });
 
   it("after its own reconnect, waits one TTL before recovering other pollers' jobs", async () => {
