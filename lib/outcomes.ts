@@ -36,6 +36,7 @@ export const POLLER_ERRORS = {
   noRoute: 'SidekiqLambda::NoFunctionDeclared',
   tooLarge: 'SidekiqLambda::PayloadTooLarge',
   timedOut: 'Sandbox.Timedout',
+  internal: 'SidekiqLambda::PollerError',
 } as const;
 
 export interface PlanContext {

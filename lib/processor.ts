@@ -16,7 +16,7 @@
 import { readJob, displayClass, isMalformed } from './protocol/job.js';
 import { makeEvent } from './protocol/event.js';
 import { readTimestamp, type SidekiqVersion } from './protocol/time.js';
-import { planFailure, planInvocation, noRouteError, outcomeOf, outcomeLine, type Plan, type RunningJob } from './outcomes.js';
+import { planFailure, planInvocation, noRouteError, outcomeOf, outcomeLine, POLLER_ERRORS, type Plan, type RunningJob } from './outcomes.js';
 import { ClassLimiter } from './concurrency.js';
 import type { Fetcher, Fetched, Outcome } from './fetch.js';
 import type { Invoker } from './invoker.js';
@@ -197,17 +197,26 @@ export class Processor {
   /** One Invoke and its outcomes; false (nothing settled) when a batch of several was too large. */
   private async call(route: Route, limiter: ClassLimiter, jobs: RunningJob[]): Promise<boolean> {
     const started = Date.now();
-    const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
-    const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
-    if (result.kind === 'too-large' && jobs.length > 1) return false;
-    if (result.kind === 'throttled') {
-      // Start nothing new for this class for a while; the timer wakes the loop when it may.
-      setTimeout(() => this.opts.onRoom(), limiter.onThrottle() + 1).unref();
-      this.opts.counters.throttled(route.class, jobs.length);
-    } else if (result.kind === 'config') {
-      this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
-    } else limiter.onSuccess();
-    await this.finish(route, jobs, planInvocation(result, jobs, Buffer.byteLength(event), this.planContext()), started);
+    let plans: Plan[];
+    try {
+      const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
+      const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
+      if (result.kind === 'too-large' && jobs.length > 1) return false;
+      if (result.kind === 'throttled') {
+        // Start nothing new for this class for a while; the timer wakes the loop when it may.
+        setTimeout(() => this.opts.onRoom(), limiter.onThrottle() + 1).unref();
+        this.opts.counters.throttled(route.class, jobs.length);
+      } else if (result.kind === 'config') {
+        this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
+      } else limiter.onSuccess();
+      plans = planInvocation(result, jobs, Buffer.byteLength(event), this.planContext());
+    } catch (e) {
+      // A bug between fetch and outcome must not strand the jobs: they take the retry path.
+      this.opts.log({ level: 'error', msg: 'unexpected error invoking a function; its jobs retry', class: route.class, error: (e as Error).stack });
+      const error = { class: POLLER_ERRORS.internal, message: `the poller failed to invoke ${route.function} or to read its answer: ${(e as Error).message} (the function may or may not have run; the job retries: at-least-once)`, backtrace: [] };
+      plans = jobs.map((j) => planFailure(j, error, this.planContext()));
+    }
+    await this.finish(route, jobs, plans, started);
     return true;
   }
 

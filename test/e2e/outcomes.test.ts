@@ -135,6 +135,26 @@ describe('poller outcomes', () => {
     expect(entry!.error_message).toContain('at-least-once');
   });
 
+  it('retries the jobs of an invocation the poller itself failed on, and keeps running', async () => {
+    // Prepare: fault injection — the first Invoke throws inside the poller (a bug, not Lambda)
+    let calls = 0;
+    stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }], {}, {
+      wrapInvoker: (real) => ({
+        invoke: (fn, event, timeout) => (++calls === 1 ? Promise.reject(new TypeError('boom')) : real.invoke(fn, event, timeout)),
+        close: () => real.close(),
+      }),
+    });
+    // Act
+    const failed = await push('OkJob', 'q', []);
+    const [entry] = await eventually(retryEntries);
+    const next = await push('OkJob', 'q', []);
+    // Assess: the first job is in the retry set, saying why; nothing is left in flight; the loop runs on
+    expect(entry).toMatchObject({ jid: failed, error_class: 'SidekiqLambda::PollerError', retry_count: 0 });
+    expect(entry!.error_message).toContain('boom');
+    await eventually(async () => (await executions(t.redis)).get(next) === 1, 15_000, 'the next job to run');
+    await eventually(async () => stack!.running.poller.busy() === 0 && (await t.redis.llen(`sidekiq-lambda:inflight|${stack!.running.poller.identity}|q`)) === 0, 5000, 'nothing in flight');
+  });
+
   it('moves malformed payloads to the dead set as they are, and keeps running', async () => {
     stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     const poison = ['{not json', '{"args":[]}', '{"class":"OkJob","args":"nope"}', '[]'];

@@ -10,6 +10,7 @@ import { startPoller, type RunningPoller } from '../../lib/cli/poller.js';
 import { pollerConfigFromEnv } from '../../lib/config.js';
 import type { Route } from '../../lib/jobs.js';
 import type { Logger } from '../../lib/log.js';
+import { DirectInvoker, type Invoker } from '../../lib/invoker.js';
 
 export const HANDLERS = fileURLToPath(new URL('../e2e/fixtures/handlers.ts', import.meta.url));
 
@@ -37,7 +38,7 @@ export async function startStack(
   redisUrl: string,
   fns: readonly StackFunction[],
   env: Record<string, string> = {},
-  opts: { lambdaUrl?: string; extraRoutes?: Route[] } = {},
+  opts: { lambdaUrl?: string; extraRoutes?: Route[]; /** Fault injection only: wraps the poller's real invoker. */ wrapInvoker?: (real: Invoker) => Invoker } = {},
 ): Promise<Stack> {
   const lambda = opts.lambdaUrl
     ? undefined
@@ -80,7 +81,8 @@ export async function startStack(
     },
     routes,
   );
-  const running = await startPoller(cfg, { log, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000 });
+  const invoker = opts.wrapInvoker?.(new DirectInvoker({ maxSockets: cfg.maxInFlight, maxTimeoutSeconds: 30, endpoint: cfg.lambdaEndpoint }));
+  const running = await startPoller(cfg, { log, invoker, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000 });
   return {
     lambdaUrl: opts.lambdaUrl ?? lambda!.url,
     running,
