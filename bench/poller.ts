@@ -21,6 +21,7 @@ const HANDLERS = `${ROOT}bench/fixtures/noop.ts`;
 const WORKERS = `${ROOT}bench/fixtures/workers.rb`;
 const N = Number(process.env.BENCH_JOBS ?? 50_000);
 const QUICK = process.env.BENCH_QUICK === '1';
+const WARM_UP = Math.min(10_000, Math.ceil(N / 5));
 const TICKS = 100; // USER_HZ
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,6 +74,18 @@ async function drain(redis: Redis, pid: number, queue: string, n: number, inflig
   return { jobsPerSec: n / secs, cpuUsPerJob: (cpu * 1000) / n, rssMb: rssMb(pid) };
 }
 
+/**
+ * An untimed drain of WARM_UP jobs first, on both sides: JIT warm-up, connection pools and the
+ * local endpoint's execution environments (Lambda's cold starts, not the poller's cost) are not
+ * measured, as the latency runs exclude cold starts too.
+ */
+async function warmUp(redis: Redis, queue: string, inflight: () => Promise<number>): Promise<void> {
+  await fill(redis, 'NoopWorker', queue, WARM_UP);
+  await redis.sadd('queues', queue);
+  await redis.rename('bench:staging', `queue:${queue}`);
+  await until(async () => (await redis.llen(`queue:${queue}`)) === 0 && (await inflight()) === 0, 120_000, 'warm-up');
+}
+
 /** Pushes `rate` jobs/s in bursts every 50 ms for `seconds`, and waits until all have started. */
 async function paced(redis: Redis, client: Client, cls: string, queue: string, rate: number, seconds: number): Promise<number[]> {
   await redis.del('bench:latency');
@@ -99,7 +112,9 @@ function startSidekiq(url: string, queues: string[]): ChildProcess {
 }
 
 function startPoller(url: string, lambdaUrl: string, routes: Route[], maxInFlight: number): ChildProcess {
-  return spawn('node', ['bin/sidekiq-lambda.js', 'poller'], {
+  // BENCH_POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the poller processes.
+  const nodeArgs = (process.env.BENCH_POLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn('node', [...nodeArgs, 'bin/sidekiq-lambda.js', 'poller'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -154,11 +169,12 @@ export async function main(): Promise<void> {
     for (const k of ks) n += await redis.llen(k);
     return n;
   };
-  console.log(`poller benchmark: ${fmt(N)} no-op jobs, Redis ${server.url}, Sidekiq 6.4.1 -c 10 vs poller (max in flight 100; batched: 300 jobs = 30 invocations)\n`);
+  console.log(`poller benchmark: ${fmt(N)} no-op jobs after ${fmt(WARM_UP)} untimed warm-up jobs on each side, Redis ${server.url}, Sidekiq 6.4.1 -c 10 vs poller (max in flight 100; batched: 300 jobs = 30 invocations)\n`);
   try {
     // Sidekiq
     const sk = startSidekiq(server.url, ['bench_rb', 'bench_lat_rb']);
     await until(async () => (await redis.scard('processes')) > 0, 60_000);
+    await warmUp(redis, 'bench_rb', async () => 0);
     await fill(redis, 'NoopWorker', 'bench_rb', N);
     const rb = await drain(redis, sk.pid!, 'bench_rb', N, async () => 0);
     const rbLat = await latency(redis, client, 'LatencyWorker', 'bench_lat_rb', 1000, QUICK ? 2 : 5);
@@ -167,6 +183,7 @@ export async function main(): Promise<void> {
     // The poller, one Invoke per job
     const p1 = startPoller(server.url, lambda.url, routes(1), 100);
     await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
+    await warmUp(redis, 'bench_ts', inflightOf);
     await fill(redis, 'NoopWorker', 'bench_ts', N);
     const ts = await drain(redis, p1.pid!, 'bench_ts', N, inflightOf);
     const tsLat = await latency(redis, client, 'LatencyWorker', 'bench_lat_ts', 1000, QUICK ? 2 : 5);
@@ -176,6 +193,7 @@ export async function main(): Promise<void> {
     // 30 invocations of 10 jobs in flight: the same Lambda concurrency as 1/Invoke at a cap of 30.
     const p2 = startPoller(server.url, lambda.url, routes(10), 300);
     await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
+    await warmUp(redis, 'bench_ts', inflightOf);
     await fill(redis, 'NoopWorker', 'bench_ts', N);
     const tsBatch = await drain(redis, p2.pid!, 'bench_ts', N, inflightOf);
     await stop(p2);
