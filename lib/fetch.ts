@@ -142,7 +142,7 @@ export class Fetcher {
 
   /** Acknowledgements waiting for the end of this event-loop turn, by queue. */
   private acks = new Map<string, string[]>();
-  private ackFlush?: Promise<Map<string, number[]>>;
+  private ackFlush?: Promise<Map<string, Promise<number[]>>>;
 
   /**
    * Acknowledges a finished job. Acks issued in the same event-loop turn go out as one ack-1.lua
@@ -153,15 +153,15 @@ export class Fetcher {
     let list = this.acks.get(job.queue);
     if (!list) this.acks.set(job.queue, (list = []));
     const i = list.push(job.raw) - 1;
-    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       const batch = this.acks;
       this.acks = new Map();
       this.ackFlush = undefined;
-      const replies = await Promise.all([...batch].map(async ([q, raws]) => [q, await this.redis.sklAck_v2(this.inflightKey(q), ...raws)] as const));
-      return new Map(replies);
+      // One call per queue, each settling on its own: one queue's refusal fails only its acks.
+      return new Map([...batch].map(([q, raws]) => [q, this.redis.sklAck_v2(this.inflightKey(q), ...raws)] as const));
     });
-    const removed = await this.ackFlush;
-    return removed.get(job.queue)?.[i] === 1;
+    const removed = await (await this.ackFlush).get(job.queue)!;
+    return removed[i] === 1;
   }
 
   /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */
@@ -197,12 +197,15 @@ export class Fetcher {
    * Returns the in-flight lists of every poller whose heartbeat expired to their queues.
    * Safe to run from every poller at once: recover-3.lua moves a list only while its owner's
    * process key is absent, and moves all of it in one step, so each job is moved once.
+   * `proceed` is asked before each poller: a pass that went stale (say, parked through an outage)
+   * stops there.
    */
-  async recoverOrphans(log: (o: object) => void): Promise<number> {
+  async recoverOrphans(log: (o: object) => void, proceed: () => boolean = () => true): Promise<number> {
     const pollers = await this.redis.hgetall(this.keys.pollers);
     let total = 0;
     for (const [identity, queuesJson] of Object.entries(pollers)) {
       if (identity === this.identity) continue;
+      if (!proceed()) break;
       let queues: string[];
       try {
         queues = JSON.parse(queuesJson) as string[];

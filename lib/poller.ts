@@ -126,19 +126,25 @@ export class Poller {
       },
       log: (o) => opts.log({ level: 'info', msg: 'heartbeat', ...o }),
     });
-    const reconnected = (): void => {
+    // After any reconnect a fetch reply may have been lost: reconcile our in-flight lists.
+    const reconcileSoon = (): void => {
       this.needsReconcile = true;
-      // Other pollers' heartbeats may have lapsed while Redis was away: give them one TTL to beat
-      // again before treating them as dead (recovering a live poller's jobs runs them twice).
-      this.recoverNotBefore = Date.now() + (opts.processTtlSeconds ?? 60) * 1000;
       this.wake.notify();
     };
     let connected = opts.redis.status === 'ready';
     opts.redis.on('ready', () => {
-      if (connected) reconnected();
-      connected = true;
+      if (!connected) {
+        connected = true;
+        return;
+      }
+      // Other pollers' heartbeats may have lapsed while Redis was away: give them one TTL to beat
+      // again before treating them as dead (recovering a live poller's jobs runs them twice). A
+      // hold already running is not extended, so a flapping connection cannot hold recovery off.
+      const now = Date.now();
+      if (now >= this.recoverNotBefore) this.recoverNotBefore = now + (opts.processTtlSeconds ?? 60) * 1000;
+      reconcileSoon();
     });
-    this.fetcher.onBlockerReconnect = reconnected;
+    this.fetcher.onBlockerReconnect = reconcileSoon;
   }
 
   /** Registers, recovers orphans, starts the heartbeat and the fetch loop. */
@@ -146,7 +152,6 @@ export class Poller {
     await this.heartbeat.start();
     await this.fetcher.register(this.queueNames);
     await this.recover();
-    this.needsReconcile = false;
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
     this.recoveryTimer.unref();
     this.loopDone = this.loop();
@@ -165,6 +170,7 @@ export class Poller {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
+      this.processor.quiesce();
       this.wake.notify();
       if (this.recoveryTimer) clearInterval(this.recoveryTimer);
       // The deadline starts now and bounds every wait below, even one stuck on an unreachable Redis.
@@ -222,10 +228,13 @@ export class Poller {
   private async recover(): Promise<void> {
     // One pass at a time: during a Redis outage the timer would otherwise stack passes that all
     // run at once on reconnect, before any heartbeat has renewed its process key.
-    if (this.recovering || Date.now() < this.recoverNotBefore) return;
+    // Not while Redis is away either: a pass parked in the offline queue would run after the
+    // reconnect, before other pollers have beaten again; and a pass stops if that happens midway.
+    const mayRecover = (): boolean => this.opts.redis.status === 'ready' && Date.now() >= this.recoverNotBefore && !this.stopping;
+    if (this.recovering || !mayRecover()) return;
     this.recovering = true;
     try {
-      await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }));
+      await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }), mayRecover);
     } catch (e) {
       this.opts.log({ level: 'warn', msg: 'orphan recovery failed; will try again', error: (e as Error).message });
     } finally {
@@ -239,7 +248,13 @@ export class Poller {
       try {
         if (this.needsReconcile) {
           this.needsReconcile = false;
-          const n = await this.fetcher.reconcile(this.queueNames, this.processor.known);
+          let n: number;
+          try {
+            n = await this.fetcher.reconcile(this.queueNames, this.processor.known);
+          } catch (e) {
+            this.needsReconcile = true; // a reconcile Redis refused is tried again
+            throw e;
+          }
           if (n > 0) this.opts.log({ level: 'warn', msg: 'requeued jobs left in flight by a lost fetch reply', jobs: n });
         }
         if (this.quiet) {
@@ -264,8 +279,11 @@ export class Poller {
         this.refillWaited = false;
         const batch = await this.fetcher.fetch(order, caps, total);
         if (batch.length === 0) {
-          // Every eligible queue is empty: wait on all of them at once until a job arrives.
-          await this.fetcher.watch(order, 1, (job) => this.onWatched(job), (e) => this.opts.log({ level: 'warn', msg: 'blocking fetch failed', error: e.message }));
+          // Every eligible queue is empty: wait on all of them at once until a job arrives, or
+          // until a class's throttle pause ends (its queue is not watched meanwhile).
+          const watched = this.fetcher.watch(order, 1, (job) => this.onWatched(job), (e) => this.opts.log({ level: 'warn', msg: 'blocking fetch failed', error: e.message }));
+          const pause = this.processor.pauseEndsInMs();
+          await (pause > 0 ? Promise.race([watched, sleep(pause + 1)]) : watched);
           continue;
         }
         this.counters.fetched(batch.length);

@@ -52,6 +52,7 @@ export class Processor {
   private readonly workEntries = new Map<string, WorkEntry>();
   private tid = 0;
   private holding = 0;
+  private quiescing = false;
   private givenUp = false;
 
   constructor(private readonly opts: ProcessorOptions) {
@@ -89,6 +90,11 @@ export class Processor {
     return Promise.all([...this.running]);
   }
 
+  /** Shutting down: jobs not yet sent to Lambda (the rest of a split batch) go back to their queue. */
+  quiesce(): void {
+    this.quiescing = true;
+  }
+
   /** After the shutdown deadline: stop retrying refused writes; those jobs stay in flight for recovery. */
   giveUp(): void {
     this.givenUp = true;
@@ -106,6 +112,16 @@ export class Processor {
       caps.set(q, Math.max(0, room));
     }
     return caps;
+  }
+
+  /** Milliseconds until the first class paused after a 429 may start again; 0 when none is paused. */
+  pauseEndsInMs(): number {
+    let first = 0;
+    for (const l of this.limiters.values()) {
+      const ms = l.pausedForMs();
+      if (ms > 0 && (first === 0 || ms < first)) first = ms;
+    }
+    return first;
   }
 
   /** Per class, for /stats. */
@@ -173,29 +189,58 @@ export class Processor {
     return { now: Date.now(), version: this.opts.version };
   }
 
-  /** Runs one batch of one class: holds one of the class's invocation slots until it settles. */
+  /**
+   * Runs one batch of one class: holds one of the class's invocation slots until every job of it
+   * has settled. Whatever has not settled when it ends — the rest of a split batch at shutdown,
+   * or jobs an unexpected error left — goes back to its queue, so nothing stays stranded.
+   */
   private async invoke(route: Route, jobs: RunningJob[]): Promise<void> {
     const limiter = this.limiters.get(route.class)!;
     limiter.inFlight++;
-    const tids = jobs.map((j) => {
+    const pending = new Map<RunningJob, string>();
+    for (const j of jobs) {
       const tid = (++this.tid).toString(36);
       this.workEntries.set(tid, { tid, queue: j.queue, payload: j.raw, runAt: Date.now() });
-      return tid;
-    });
+      pending.set(j, tid);
+    }
+    const settled = (j: RunningJob): void => {
+      this.workEntries.delete(pending.get(j)!);
+      pending.delete(j);
+    };
     try {
-      const settled = await this.call(route, limiter, jobs);
-      // A batch too large together may fit alone: send each job on its own, one after another in
-      // the same slot, so the class's cap holds. (A single job too large was settled as dead.)
-      if (!settled) for (const j of jobs) await this.call(route, limiter, [j]);
+      if (!(await this.call(route, limiter, jobs, settled))) {
+        // A batch too large together may fit alone: send each job on its own, one after another
+        // in the same slot, so the class's cap holds. (A single job too large is settled as dead.)
+        for (const j of jobs) {
+          if (this.quiescing) break;
+          const pause = limiter.pausedForMs();
+          if (pause > 0) await sleep(pause);
+          await this.call(route, limiter, [j], settled);
+        }
+      }
+    } catch (e) {
+      this.opts.log({ level: 'error', msg: 'unexpected error running a batch; its unsettled jobs go back to their queue', class: route.class, error: (e as Error).stack });
     } finally {
+      for (const j of [...pending.keys()]) await this.putBack(j, settled);
       limiter.inFlight--;
-      for (const t of tids) this.workEntries.delete(t);
       this.opts.onRoom();
     }
   }
 
+  /** Returns a job that was never sent (or whose outcome could not be planned) to its queue, untouched. */
+  private async putBack(j: RunningJob, settled: (j: RunningJob) => void): Promise<void> {
+    try {
+      await this.settleDurably({ queue: j.queue, raw: j.raw }, { mode: 'requeue' }, j.job.jid);
+    } catch (e) {
+      this.opts.log({ level: 'error', msg: 'could not put a job back; it stays in flight for recovery', jid: j.job.jid, queue: j.queue, error: (e as Error).message });
+    } finally {
+      this.hold(j.raw, -1);
+      settled(j);
+    }
+  }
+
   /** One Invoke and its outcomes; false (nothing settled) when a batch of several was too large. */
-  private async call(route: Route, limiter: ClassLimiter, jobs: RunningJob[]): Promise<boolean> {
+  private async call(route: Route, limiter: ClassLimiter, jobs: RunningJob[], settled: (j: RunningJob) => void): Promise<boolean> {
     const started = Date.now();
     let plans: Plan[];
     try {
@@ -216,14 +261,14 @@ export class Processor {
       const error = { class: POLLER_ERRORS.internal, message: `the poller failed to invoke ${route.function} or to read its answer: ${(e as Error).message} (the function may or may not have run; the job retries: at-least-once)`, backtrace: [] };
       plans = jobs.map((j) => planFailure(j, error, this.planContext()));
     }
-    await this.finish(route, jobs, plans, started);
+    await this.finish(route, jobs, plans, started, settled);
     return true;
   }
 
   /** Writes each job's outcome, counts it, logs one line per job. */
-  private async finish(route: Route | undefined, jobs: readonly RunningJob[], plans: readonly Plan[], started = Date.now()): Promise<void> {
+  private async finish(route: Route | undefined, jobs: readonly RunningJob[], plans: readonly Plan[], started = Date.now(), settled?: (j: RunningJob) => void): Promise<void> {
     const ms = Date.now() - started;
-    await Promise.all(
+    const results = await Promise.allSettled(
       jobs.map(async (j, i) => {
         const plan = plans[i]!;
         const outcome = outcomeOf(plan, Date.now());
@@ -232,6 +277,7 @@ export class Processor {
           written = await this.settleDurably({ queue: j.queue, raw: j.raw }, outcome, j.job.jid);
         } finally {
           this.hold(j.raw, -1);
+          settled?.(j);
         }
         const cls = route?.class ?? displayClass(j.job);
         if (!written) return this.notOurs(j.queue, j.job.jid, cls);
@@ -246,6 +292,9 @@ export class Processor {
         if (plan.kind !== 'ok' || this.opts.log.enabled?.('info') !== false) this.opts.log(outcomeLine(j, cls, plan, ms, this.opts.logArgs));
       }),
     );
+    // Every job's write is attempted before an error is passed on (only a write past the deadline throws).
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** A payload that cannot be run goes to the dead set exactly as it is. */
@@ -265,11 +314,12 @@ export class Processor {
 
   /**
    * An outcome that found its job no longer in flight: another poller recovered it while this
-   * one's heartbeat had lapsed, and the recovered copy runs again (at-least-once). Nothing was
-   * written, so nothing is counted.
+   * one's heartbeat had lapsed (the recovered copy runs again: at-least-once), or the same write
+   * had already landed (ioredis re-sends a command whose reply a dropped connection lost).
+   * Nothing was written now, so nothing is counted.
    */
   private notOurs(queue: string, jid: unknown, cls: string): void {
-    this.opts.log({ level: 'warn', msg: 'outcome not written: the job was recovered by another poller and runs again there', jid, class: cls, queue });
+    this.opts.log({ level: 'warn', msg: 'outcome not written: the job was no longer in flight (recovered by another poller, or written already before a reconnect)', jid, class: cls, queue });
   }
 
   /**

@@ -1,6 +1,8 @@
 /**
  * A wake-up signal: `wait(ms)` resolves on the next `notify()` or after `ms`, whichever is first.
  * The poller's fetch loop sleeps on it while it has no room, and every finished job notifies it.
+ * A notify reaches whoever waits at that moment; one that comes while nobody waits is dropped (the
+ * loop re-reads its state before it waits again).
  */
 export class Wake {
   private resolve?: () => void;
@@ -10,7 +12,8 @@ export class Wake {
       const t = setTimeout(() => done(), ms);
       const done = (): void => {
         clearTimeout(t);
-        this.resolve = undefined;
+        // A wait that ended by its timer must not unhook a newer one.
+        if (this.resolve === done) this.resolve = undefined;
         r();
       };
       this.resolve = done;

@@ -54,6 +54,26 @@ describe('backpressure', () => {
     expect(await t.redis.zcard('retry')).toBe(0);
   });
 
+  it('at shutdown, puts back the jobs of a split batch not yet sent, and sends no more', async () => {
+    // Prepare: three 2.5 MiB jobs of 1 s each fetched as one batch (too large: split)
+    const lambdaUrl = await sharedFunction('slow');
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'BigJob', queue: 'big', args: [0, 1, 2].map(() => [1, 'x'.repeat(2.5 * 1024 * 1024)]) });
+    const stack = await startStack(t.url, [], {}, { lambdaUrl, extraRoutes: [route('BigJob', 'big', 3)] });
+    cleanups.push(() => stack.close());
+    await eventually(async () => (await t.redis.llen('queue:big')) === 0, 10_000, 'the batch to be fetched');
+    // Act: stop while the first single invocation runs
+    await new Promise((r) => setTimeout(r, 300));
+    await stack.running.poller.stop();
+    // Assess: the first job ran; the other two are back on their queue, untouched, and nothing is in flight
+    const runs = await executions(t.redis);
+    expect(runs.size).toBe(1);
+    const back = (await t.redis.lrange('queue:big', 0, -1)).map((r) => JSON.parse(r).jid as string);
+    expect([...runs.keys(), ...back].sort()).toEqual([...jids].sort());
+    expect(back).toHaveLength(2);
+    expect(await t.redis.llen(`sidekiq-lambda:inflight|${stack.running.poller.identity}|big`)).toBe(0);
+    expect(await t.redis.zcard('retry')).toBe(0);
+  });
+
   it('puts back a job an idle watch brings beyond the caps, instead of running it over them', async () => {
     // Prepare: room for one job; idle, so it watches both queues
     const lambdaUrl = await sharedFunction('slow');

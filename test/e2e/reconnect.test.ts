@@ -59,6 +59,51 @@ describe('reconnect', () => {
     await eventually(async () => (await redis.llen(k.inflight(identity, 'q'))) === 0, 5000, 'its acknowledgement');
   });
 
+  it('tries a reconcile Redis refused again, until the lost job runs', async () => {
+    // Prepare: an idle poller, and a job in its in-flight list it never saw
+    const { url, redis } = await ownRedis();
+    const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    cleanups.push(() => stack.close());
+    const identity = stack.running.poller.identity;
+    const lost = job('OkJob', 'q');
+    await redis.lpush(k.inflight(identity, 'q'), lost);
+    // Act: Redis refuses writes (a replica) for 2.5 s, while the poller reconnects and reconciles…
+    await redis.replicaof('127.0.0.1', '1');
+    expect(await killClients(redis, 'sidekiq-lambda-poller')).toBe(1);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(stack.logs.some((l) => l.msg === 'fetch failed; retrying' && String(l.error).includes('READONLY'))).toBe(true);
+    expect(await redis.lrange(k.inflight(identity, 'q'), 0, -1)).toEqual([lost]);
+    // …then accepts them again
+    await redis.replicaof('NO', 'ONE');
+    // Assess: the reconcile is tried again and the job runs
+    await eventually(async () => (await executions(redis)).get(JSON.parse(lost).jid) === 1, 15_000, 'the lost job to run');
+  });
+
+  it('does not hold off recovery because a blocking connection keeps dropping', async () => {
+    // Prepare: an idle poller (TTL 3 s, recovery every 1 s) whose blocking connection dropped, and
+    // a dead poller's job in flight
+    const { url, redis } = await ownRedis();
+    const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
+    cleanups.push(() => stack.close());
+    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller-fetch '), 5000, 'a blocking connection');
+    await killClients(redis, 'sidekiq-lambda-poller-fetch');
+    await new Promise((r) => setTimeout(r, 300));
+    const other = 'other:1:eeeeeeeeeeee';
+    const held = job('OkJob', 'q');
+    await redis.hset(k.pollers, other, JSON.stringify(['q']));
+    await redis.lpush(k.inflight(other, 'q'), held);
+    // Act: the blocking connection keeps dropping, every 500 ms for 6 s
+    let recovered = false;
+    for (let i = 0; i < 12 && !recovered; i++) {
+      await killClients(redis, 'sidekiq-lambda-poller-fetch');
+      await new Promise((r) => setTimeout(r, 500));
+      recovered = (await redis.llen(k.inflight(other, 'q'))) === 0;
+    }
+    // Assess: recovered meanwhile (a hold would last a TTL from each drop), and run
+    expect(recovered).toBe(true);
+    await eventually(async () => (await executions(redis)).get(JSON.parse(held).jid) === 1, 15_000, 'the recovered job to run');
+  });
+
   it("after its own reconnect, waits one TTL before recovering other pollers' jobs", async () => {
     // Prepare: a poller (TTL 3 s, recovery every 1 s) whose connection drops and comes back
     const { url, redis } = await ownRedis();

@@ -44,6 +44,23 @@ describe('fetch', () => {
     expect(await t.redis.hexists(k.pollers, dead)).toBe(0);
   });
 
+  it('stops a recovery pass that went stale, leaving the rest for a later pass', async () => {
+    // Prepare: two dead pollers
+    for (const id of ['dead:1:aaaaaaaaaaaa', 'dead:2:aaaaaaaaaaaa']) {
+      await t.redis.hset(k.pollers, id, JSON.stringify(['q']));
+      await t.redis.lpush(k.inflight(id, 'q'), `job-of-${id}`);
+    }
+    // Act: the pass may go on for one poller only
+    let allowed = 1;
+    const f = fetcher('live:1:bbbbbbbbbbbb');
+    expect(await f.recoverOrphans(() => undefined, () => allowed-- > 0)).toBe(1);
+    // Assess: one list moved, the other untouched and still registered; the next pass takes it
+    expect(await t.redis.llen('queue:q')).toBe(1);
+    expect(await t.redis.hlen(k.pollers)).toBe(1);
+    expect(await f.recoverOrphans(() => undefined)).toBe(1);
+    expect(await t.redis.llen('queue:q')).toBe(2);
+  });
+
   it('leaves a live poller\'s in-flight jobs alone', async () => {
     const alive = 'alive:1:cccccccccccc';
     await t.redis.hset(k.pollers, alive, JSON.stringify(['q']));
