@@ -19,6 +19,7 @@ import type { Keys } from './protocol/keys.js';
 import { score } from './protocol/time.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
 import { registerScripts } from './redis/scripts.js';
+import { onReconnect } from './redis/connection.js';
 import type { QueueWeight } from './config.js';
 
 export interface Fetched {
@@ -87,7 +88,7 @@ export class Fetcher {
     const eligible = order.filter((q) => (caps.get(q) ?? 0) > 0);
     if (eligible.length === 0 || total <= 0) return [];
     const keyArgs = [...eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]), this.keys.pollers];
-    const reply = await this.redis.sklFetch_v1(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!), this.identity, this.registration);
+    const reply = await this.redis.sklFetch_v2(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!), this.identity, this.registration);
     const out: Fetched[] = [];
     for (let i = 0; i < reply.length; i += 2) out.push({ queue: eligible[Number(reply[i]) - 1]!, raw: String(reply[i + 1]) });
     return out;
@@ -125,11 +126,7 @@ export class Fetcher {
 
   private blocker(): Redis {
     const conn = this.blockingConnection();
-    let connected = false;
-    conn.on('ready', () => {
-      if (connected) this.onBlockerReconnect?.();
-      connected = true;
-    });
+    onReconnect(conn, () => this.onBlockerReconnect?.());
     return conn;
   }
 

@@ -28,6 +28,7 @@ import type { Logger } from './log.js';
 import { Heartbeat, makeIdentity } from './heartbeat.js';
 import { Stats } from './stats.js';
 import { PollerCounters } from './poller-counters.js';
+import { onReconnect } from './redis/connection.js';
 
 export interface PollerOptions {
   readonly redis: Redis;
@@ -131,12 +132,7 @@ export class Poller {
       this.needsReconcile = true;
       this.wake.notify();
     };
-    let connected = opts.redis.status === 'ready';
-    opts.redis.on('ready', () => {
-      if (!connected) {
-        connected = true;
-        return;
-      }
+    onReconnect(opts.redis, () => {
       // Other pollers' heartbeats may have lapsed while Redis was away: give them one TTL to beat
       // again before treating them as dead (recovering a live poller's jobs runs them twice). A
       // hold already running is not extended, so a flapping connection cannot hold recovery off.
@@ -264,8 +260,11 @@ export class Poller {
         const caps = this.processor.capacity(this.queueNames);
         const total = this.maxInFlight - this.processor.inFlight;
         const order = queueOrder(this.opts.queues).filter((q) => (caps.get(q) ?? 0) > 0);
+        // Waits for room end by 1 s at the latest, or when a class's throttle pause ends.
+        const pause = this.processor.pauseEndsInMs();
+        const idleMs = pause > 0 ? Math.min(pause + 1, 1000) : 1000;
         if (total <= 0 || order.length === 0) {
-          await this.wake.wait(1000);
+          await this.wake.wait(idleMs);
           continue;
         }
         // Refill in chunks, not one job per completion: while busy, wait (≤ 2 ms) until room for
@@ -282,8 +281,7 @@ export class Poller {
           // Every eligible queue is empty: wait on all of them at once until a job arrives, or
           // until a class's throttle pause ends (its queue is not watched meanwhile).
           const watched = this.fetcher.watch(order, 1, (job) => this.onWatched(job), (e) => this.opts.log({ level: 'warn', msg: 'blocking fetch failed', error: e.message }));
-          const pause = this.processor.pauseEndsInMs();
-          await (pause > 0 ? Promise.race([watched, sleep(pause + 1)]) : watched);
+          await (pause > 0 ? Promise.race([watched, sleep(idleMs)]) : watched);
           continue;
         }
         this.counters.fetched(batch.length);

@@ -36,7 +36,7 @@ export interface ProcessorOptions {
   readonly counters: PollerCounters;
   readonly log: Logger;
   readonly logArgs: boolean;
-  /** Called whenever room frees up (a job settled, an invocation ended, a throttle pause ended). */
+  /** Called whenever room frees up (a job settled, an invocation ended). */
   readonly onRoom: () => void;
 }
 
@@ -138,7 +138,7 @@ export class Processor {
   /** Puts a fetched job back at the end of its queue that is fetched next, untouched. */
   requeue(job: Fetched): void {
     this.hold(job.raw, +1);
-    this.spawn(this.settleDurably(job, { mode: 'requeue' }).then(() => undefined).finally(() => this.hold(job.raw, -1)));
+    this.spawn(this.putBack(job));
   }
 
   /** Parses, routes and groups a fetched batch; starts one invocation per group. */
@@ -221,21 +221,23 @@ export class Processor {
     } catch (e) {
       this.opts.log({ level: 'error', msg: 'unexpected error running a batch; its unsettled jobs go back to their queue', class: route.class, error: (e as Error).stack });
     } finally {
-      for (const j of [...pending.keys()]) await this.putBack(j, settled);
+      for (const j of [...pending.keys()]) {
+        await this.putBack(j, j.job.jid);
+        settled(j);
+      }
       limiter.inFlight--;
       this.opts.onRoom();
     }
   }
 
-  /** Returns a job that was never sent (or whose outcome could not be planned) to its queue, untouched. */
-  private async putBack(j: RunningJob, settled: (j: RunningJob) => void): Promise<void> {
+  /** Returns a held job that was never run (or whose outcome could not be planned) to its queue, untouched. */
+  private async putBack(job: Fetched, jid?: unknown): Promise<void> {
     try {
-      await this.settleDurably({ queue: j.queue, raw: j.raw }, { mode: 'requeue' }, j.job.jid);
+      await this.settleDurably(job, { mode: 'requeue' }, jid);
     } catch (e) {
-      this.opts.log({ level: 'error', msg: 'could not put a job back; it stays in flight for recovery', jid: j.job.jid, queue: j.queue, error: (e as Error).message });
+      this.opts.log({ level: 'error', msg: 'could not put a job back; it stays in flight for recovery', jid, queue: job.queue, error: (e as Error).message });
     } finally {
-      this.hold(j.raw, -1);
-      settled(j);
+      this.hold(job.raw, -1);
     }
   }
 
@@ -248,8 +250,8 @@ export class Processor {
       const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
       if (result.kind === 'too-large' && jobs.length > 1) return false;
       if (result.kind === 'throttled') {
-        // Start nothing new for this class for a while; the timer wakes the loop when it may.
-        setTimeout(() => this.opts.onRoom(), limiter.onThrottle() + 1).unref();
+        // Start nothing new for this class for a while (the loop waits no longer than the pause).
+        limiter.onThrottle();
         this.opts.counters.throttled(route.class, jobs.length);
       } else if (result.kind === 'config') {
         this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });

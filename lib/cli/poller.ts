@@ -32,14 +32,19 @@ export interface RunningPoller {
   close(): Promise<void>;
 }
 
+/** The Lambda port a poller with this configuration uses: sockets for its cap, timeouts above its functions'. */
+export function makeInvoker(cfg: PollerConfig): Invoker {
+  const maxTimeout = Math.max(...cfg.routes.map((r) => r.timeoutSeconds));
+  const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint };
+  return process.env.SIDEKIQ_LAMBDA_INVOKER === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts);
+}
+
 /** Wires a poller from a configuration: connections, invoker, health endpoint, metrics. */
 export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number } = {}): Promise<RunningPoller> {
   const log = opts.log ?? createLogger({ level: levelFromEnv() });
   const redis = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller' });
   redis.on('error', (e: Error) => log({ level: 'warn', msg: 'Redis connection error', error: e.message }));
-  const maxTimeout = Math.max(...cfg.routes.map((r) => r.timeoutSeconds));
-  const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint };
-  const invoker = opts.invoker ?? (process.env.SIDEKIQ_LAMBDA_INVOKER === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts));
+  const invoker = opts.invoker ?? makeInvoker(cfg);
   const poller = new Poller({
     redis,
     blockingConnection: () => connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller-fetch' }),

@@ -9,6 +9,8 @@
  *    poller) reconnects with backoff forever and replays queued commands, so nothing in flight is
  *    lost across a Redis restart.
  * 3. `ready()` waits for a usable connection, bounded, and names the server when it cannot get one.
+ * 4. `onReconnect()`: run something each time a connection comes back after a drop (not on the
+ *    first connect), e.g. to reconcile what a lost reply may have left behind.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_URL, redisUrlOf } from '../config.js';
@@ -120,5 +122,14 @@ export async function ready(redis: Redis, url: string, timeoutMs = 5000): Promis
     redis.on('ready', onReady);
     redis.on('error', onError);
     redis.once('end', onEnd);
+  });
+}
+
+/** Calls `fn` each time `redis` is ready again after a drop; the first connect does not count. */
+export function onReconnect(redis: Redis, fn: () => void): void {
+  let connected = redis.status === 'ready';
+  redis.on('ready', () => {
+    if (connected) fn();
+    connected = true;
   });
 }

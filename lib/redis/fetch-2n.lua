@@ -10,16 +10,16 @@
   ARGV[n+2]   this poller's identity
   ARGV[n+3]   its queues as JSON
 
-  The poller (re-)registers itself in the same step: a live poller whose heartbeat lapsed may have
-  been dropped from the registry by another poller's recovery, and a job must never sit in an
-  in-flight list that no recovery will look at.
+  The poller registers itself again in the same step if it is missing (HSETNX: no write when it is
+  there): a live poller whose heartbeat lapsed may have been dropped from the registry by another
+  poller's recovery, and a job must never sit in an in-flight list that no recovery will look at.
 
   Returns a flat array: { i1, job1, i2, job2, … } where i is the 1-based queue index.
 ]]
 local remaining = tonumber(ARGV[1])
 local out = {}
 local nqueues = (#KEYS - 1) / 2
-redis.call('HSET', KEYS[#KEYS], ARGV[nqueues + 2], ARGV[nqueues + 3])
+redis.call('HSETNX', KEYS[#KEYS], ARGV[nqueues + 2], ARGV[nqueues + 3])
 for i = 1, nqueues do
   if remaining <= 0 then break end
   local cap = math.min(remaining, tonumber(ARGV[i + 1]))

@@ -25,7 +25,7 @@ interface ScriptDef {
 
 /** Every script, in one list. */
 export const SCRIPTS: ScriptDef[] = [
-  { name: 'sklFetch_v1', numberOfKeys: undefined, source: fetchSource },
+  { name: 'sklFetch_v2', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
   { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
@@ -48,7 +48,7 @@ export function registerScripts(redis: Redis): Redis {
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
     /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, pollers, total, …per-queue caps, identity, queues JSON → [i, job, …]. */
-    sklFetch_v1(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
+    sklFetch_v2(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
     /** settle-2.lua: inflight, dest, mode, raw, payload, score, deadCutoff, deadMax → 1 | 0. */
     sklSettle_v1(
       inflight: string,

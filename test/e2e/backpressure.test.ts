@@ -5,9 +5,8 @@
  * concurrency answers 429 when exceeded) and the poller wired as `sidekiq-lambda poller` wires it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
 import { useRedis } from '../support/redis.js';
-import { startStack, eventually, executions, HANDLERS } from '../support/stack.js';
+import { startStack, eventually, executions, renderJob, HANDLERS } from '../support/stack.js';
 import { startLocalLambda } from '../../lib/local/endpoint.js';
 import { Client } from '../../lib/client.js';
 import type { Route } from '../../lib/jobs.js';
@@ -29,10 +28,6 @@ async function sharedFunction(handlerExport: string): Promise<string> {
 }
 
 const route = (cls: string, queue: string, batchSize = 1): Route => ({ class: cls, queue, function: 'fn-shared', timeoutSeconds: 30, concurrency: 1, batchSize });
-
-/** A Sidekiq payload written by hand (pushed inside a MULTI, so both land at once). */
-const payload = (cls: string, queue: string, args: unknown[]): string =>
-  JSON.stringify({ class: cls, queue, args, retry: true, jid: randomBytes(12).toString('hex'), created_at: Date.now() / 1000, enqueued_at: Date.now() / 1000 });
 
 type Snapshot = { classes: Record<string, { throttled: number; processed: number; inFlightInvocations: number }> };
 
@@ -81,8 +76,8 @@ describe('backpressure', () => {
     cleanups.push(() => stack.close());
     await new Promise((r) => setTimeout(r, 300));
     // Act: a job lands on each queue at the same moment; both watches wake
-    const a = payload('AJob', 'a', [0.5]);
-    const b = payload('BJob', 'b', [0.5]);
+    const a = await renderJob(t.redis, 'AJob', 'a', [0.5]);
+    const b = await renderJob(t.redis, 'BJob', 'b', [0.5]);
     let most = 0;
     const sampler = setInterval(() => {
       const { classes } = stack.running.poller.snapshot() as Snapshot;

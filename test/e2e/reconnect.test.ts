@@ -4,10 +4,9 @@
  * again before recovering their jobs. Each test has a Redis of its own, since it kills clients.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../support/redis.js';
-import { startStack, eventually, executions } from '../support/stack.js';
+import { startStack, eventually, executions, renderJob } from '../support/stack.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -35,8 +34,10 @@ async function killClients(redis: Redis, name: string): Promise<number> {
   return ids.length;
 }
 
-const job = (cls: string, queue: string): string =>
-  JSON.stringify({ class: cls, queue, args: [], retry: true, jid: randomBytes(12).toString('hex'), created_at: Date.now() / 1000, enqueued_at: Date.now() / 1000 });
+/** Waits until a client with this name is connected. */
+async function connected(redis: Redis, name: string): Promise<void> {
+  await eventually(async () => ((await redis.client('LIST')) as string).includes(` name=${name} `), 5000, `a connection named ${name}`);
+}
 
 const k = makeKeys();
 
@@ -47,10 +48,10 @@ describe('reconnect', () => {
     const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     cleanups.push(() => stack.close());
     const identity = stack.running.poller.identity;
-    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller-fetch '), 5000, 'a blocking connection');
+    await connected(redis, 'sidekiq-lambda-poller-fetch');
     // Act: a job sits in our in-flight list that this process never saw (the reply of the BLMOVE
     // that moved it was lost), and the blocking connection drops
-    const lost = job('OkJob', 'q');
+    const lost = await renderJob(redis, 'OkJob', 'q');
     await redis.lpush(k.inflight(identity, 'q'), lost);
     expect(await killClients(redis, 'sidekiq-lambda-poller-fetch')).toBe(1);
     // Assess: the poller gives it back to its queue and runs it, once
@@ -65,7 +66,7 @@ describe('reconnect', () => {
     const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     cleanups.push(() => stack.close());
     const identity = stack.running.poller.identity;
-    const lost = job('OkJob', 'q');
+    const lost = await renderJob(redis, 'OkJob', 'q');
     await redis.lpush(k.inflight(identity, 'q'), lost);
     // Act: Redis refuses writes (a replica) for 2.5 s, while the poller reconnects and reconciles…
     await redis.replicaof('127.0.0.1', '1');
@@ -85,11 +86,11 @@ describe('reconnect', () => {
     const { url, redis } = await ownRedis();
     const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     cleanups.push(() => stack.close());
-    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller-fetch '), 5000, 'a blocking connection');
+    await connected(redis, 'sidekiq-lambda-poller-fetch');
     await killClients(redis, 'sidekiq-lambda-poller-fetch');
     await new Promise((r) => setTimeout(r, 300));
     const other = 'other:1:eeeeeeeeeeee';
-    const held = job('OkJob', 'q');
+    const held = await renderJob(redis, 'OkJob', 'q');
     await redis.hset(k.pollers, other, JSON.stringify(['q']));
     await redis.lpush(k.inflight(other, 'q'), held);
     // Act: the blocking connection keeps dropping, every 500 ms for 6 s
@@ -110,10 +111,10 @@ describe('reconnect', () => {
     const stack = await startStack(url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     cleanups.push(() => stack.close());
     expect(await killClients(redis, 'sidekiq-lambda-poller')).toBe(1);
-    await eventually(async () => ((await redis.client('LIST')) as string).includes('name=sidekiq-lambda-poller '), 5000, 'the reconnect');
+    await connected(redis, 'sidekiq-lambda-poller');
     // Act: another poller's process key is absent — in an outage it may only not have beaten yet
     const other = 'other:1:eeeeeeeeeeee';
-    const held = job('OkJob', 'q');
+    const held = await renderJob(redis, 'OkJob', 'q');
     await redis.hset(k.pollers, other, JSON.stringify(['q']));
     await redis.lpush(k.inflight(other, 'q'), held);
     // Assess: left alone for a TTL (two recovery passes would have moved it)…

@@ -206,4 +206,3 @@ describe('resilience', () => {
     expect(Date.now() - t0).toBeLessThan(15_000); // the 2 s deadline, then bounded heartbeat and QUIT waits
   });
 });
-

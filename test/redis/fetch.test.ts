@@ -129,4 +129,3 @@ describe('fetch', () => {
     expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['j1']);
   });
 });
-

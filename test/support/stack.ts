@@ -6,11 +6,13 @@
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startLocalLambda } from '../../lib/local/endpoint.js';
-import { startPoller, type RunningPoller } from '../../lib/cli/poller.js';
+import { makeInvoker, startPoller, type RunningPoller } from '../../lib/cli/poller.js';
 import { pollerConfigFromEnv } from '../../lib/config.js';
 import type { Route } from '../../lib/jobs.js';
 import type { Logger } from '../../lib/log.js';
-import { DirectInvoker, type Invoker } from '../../lib/invoker.js';
+import { Client } from '../../lib/client.js';
+import { keys as makeKeys } from '../../lib/protocol/keys.js';
+import type { Invoker } from '../../lib/invoker.js';
 
 export const HANDLERS = fileURLToPath(new URL('../e2e/fixtures/handlers.ts', import.meta.url));
 
@@ -81,7 +83,7 @@ export async function startStack(
     },
     routes,
   );
-  const invoker = opts.wrapInvoker?.(new DirectInvoker({ maxSockets: cfg.maxInFlight, maxTimeoutSeconds: 30, endpoint: cfg.lambdaEndpoint }));
+  const invoker = opts.wrapInvoker?.(makeInvoker(cfg));
   const running = await startPoller(cfg, { log, invoker, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000 });
   return {
     lambdaUrl: opts.lambdaUrl ?? lambda!.url,
@@ -110,4 +112,17 @@ export async function executions(redis: Redis): Promise<Map<string, number>> {
   const m = new Map<string, number>();
   for (const jid of await redis.lrange('e2e:ran', 0, -1)) m.set(jid, (m.get(jid) ?? 0) + 1);
   return m;
+}
+
+/**
+ * A job's payload exactly as the producer writes it, pushed nowhere: for tests that place it
+ * themselves (in an in-flight list, or on two queues in one MULTI). Rendered under a scratch
+ * namespace on the same Redis, then taken back.
+ */
+export async function renderJob(redis: Redis, cls: string, queue: string, args: unknown[] = []): Promise<string> {
+  const scratch = makeKeys('render-scratch');
+  await new Client({ redis, namespace: 'render-scratch' }).push({ class: cls, queue, args });
+  const raw = await redis.lpop(scratch.queue(queue));
+  await redis.del(scratch.queues);
+  return raw!;
 }
