@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServer } from '../test/support/redis.js';
 import { keys as makeKeys } from '../lib/protocol/keys.js';
-import { promoteDue } from '../lib/scheduled.js';
+import { promoteDue } from '../lib/sidekiq/scheduled.js';
 
 const K = makeKeys();
 

@@ -1,6 +1,6 @@
 /**
  * The scheduler Lambda: invoked every minute, it promotes due scheduled and retry jobs every
- * second until shortly before its time is up, one invocation at a time (`lib/scheduled.ts`).
+ * second until shortly before its time is up, one invocation at a time (`lib/sidekiq/scheduled.ts`).
  *
  * Environment: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_TLS / REDIS_AUTH_TOKEN;
  * SIDEKIQ_NAMESPACE; SIDEKIQ_VERSION (6 | 7 | 8, the `enqueued_at` format);
@@ -11,7 +11,7 @@ import { redisUrlOf } from '../lib/config.js';
 import { parseVersion } from '../lib/client.js';
 import { connect } from '../lib/redis/connection.js';
 import { keys as makeKeys } from '../lib/protocol/keys.js';
-import { runScheduler, type SchedulerSummary } from '../lib/scheduled.js';
+import { runScheduler, type SchedulerSummary } from '../lib/sidekiq/scheduled.js';
 
 /** Stop this long before the Lambda's timeout, leaving time to release the lock and return. */
 const MARGIN_MS = 3000;

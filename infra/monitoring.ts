@@ -1,5 +1,5 @@
 /**
- * Metrics, alarms and a dashboard from what the poller publishes (`lib/metrics.ts`, as EMF).
+ * Metrics, alarms and a dashboard from what the poller publishes (`lib/poller/metrics.ts`, as EMF).
  *
  * Tasks:
  * 1. Alarms: a queue's latency above a threshold, the dead set growing, the poller unhealthy (no
@@ -13,7 +13,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ResolvedJob } from '../lib/jobs.js';
-import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lib/metrics.js';
+import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lib/poller/metrics.js';
 
 export interface MonitoringProps {
   readonly queueLatencyAlarmSeconds: number;

@@ -20,7 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../lib/config.js';
 import { encodeRoutes, routeOf, type ResolvedJob, type Route } from '../lib/jobs.js';
-import { METRIC, METRICS_NAMESPACE } from '../lib/metrics.js';
+import { METRIC, METRICS_NAMESPACE } from '../lib/poller/metrics.js';
 import { seconds } from './code.js';
 import { STOP_MARGIN_SECONDS } from './props.js';
 import type { RedisEndpoint } from './redis.js';

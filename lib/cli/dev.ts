@@ -19,7 +19,7 @@ import { loadDeclarations, DEFAULT_DECLARATIONS } from '../declarations.js';
 import { routeOf } from '../jobs.js';
 import { startLocalLambda } from '../local/endpoint.js';
 import { startPoller } from './poller.js';
-import { runScheduler } from '../scheduled.js';
+import { runScheduler } from '../sidekiq/scheduled.js';
 import { keys as makeKeys } from '../protocol/keys.js';
 import { pollerConfigFromEnv } from '../config.js';
 import { createLogger, levelFromEnv } from '../log.js';

@@ -1,5 +1,5 @@
 /**
- * Operator commands over `lib/api.ts`: `stats`, `queues`, `job`, `cancel`, `retry`, `kill`,
+ * Operator commands over `lib/sidekiq/api.ts`: `stats`, `queues`, `job`, `cancel`, `retry`, `kill`,
  * `clear`, and `scheduler` (the promotion loop in the foreground).
  *
  * Each takes `--redis URL` (else REDIS_URL, else redis://127.0.0.1:6379/0), `--namespace` and
@@ -9,11 +9,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import type { Redis } from 'ioredis';
-import { cancelJob, clearQueue, findJob, killJob, queueList, retryAll, retryJob, stats, type ApiContext, type JobLocation } from '../api.js';
+import { cancelJob, clearQueue, findJob, killJob, queueList, retryAll, retryJob, stats, type ApiContext, type JobLocation } from '../sidekiq/api.js';
 import { connect, ready, redisUrlFromEnv } from '../redis/connection.js';
 import { keys as makeKeys } from '../protocol/keys.js';
 import { parseVersion } from '../client.js';
-import { runScheduler } from '../scheduled.js';
+import { runScheduler } from '../sidekiq/scheduled.js';
 
 /** Where a command reads and writes: injectable for tests. */
 export interface Io {

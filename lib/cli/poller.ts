@@ -5,10 +5,10 @@
 import { parseArgs } from 'node:util';
 import { connect } from '../redis/connection.js';
 import { pollerConfigFromEnv, ENV, type PollerConfig } from '../config.js';
-import { DirectInvoker, SdkInvoker, type Invoker } from '../invoker.js';
-import { Poller } from '../poller.js';
-import { startHealthServer, type HealthServer } from '../health.js';
-import { startMonitor } from '../monitor.js';
+import { DirectInvoker, SdkInvoker, type Invoker } from '../lambda/invoker.js';
+import { Poller } from '../poller/poller.js';
+import { startHealthServer, type HealthServer } from '../poller/health.js';
+import { startMonitor } from '../poller/monitor.js';
 import { createLogger, levelFromEnv, type Logger } from '../log.js';
 import { loadDeclarations } from '../declarations.js';
 import { routeOf } from '../jobs.js';

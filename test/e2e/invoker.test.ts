@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalLambda, type LocalLambda } from '../../lib/local/endpoint.js';
-import { DirectInvoker, SdkInvoker, type Invoker } from '../../lib/invoker.js';
+import { DirectInvoker, SdkInvoker, type Invoker } from '../../lib/lambda/invoker.js';
 import { makeEvent } from '../../lib/protocol/event.js';
 import { HANDLERS } from '../support/stack.js';
 

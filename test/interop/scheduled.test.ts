@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { describeRuby, runRuby, spawnRuby } from '../support/ruby.js';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
-import { promoteDue } from '../../lib/scheduled.js';
+import { promoteDue } from '../../lib/sidekiq/scheduled.js';
 
 const t = useRedis();
 const K = makeKeys();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
-import { cancelJob, clearQueue, findJob, killJob, latencyOf, queueList, retryAll, retryJob, stats, type ApiContext } from '../../lib/api.js';
+import { cancelJob, clearQueue, findJob, killJob, latencyOf, queueList, retryAll, retryJob, stats, type ApiContext } from '../../lib/sidekiq/api.js';
 import { opsCommand, type Io } from '../../lib/cli/ops.js';
 
 const t = useRedis();

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { useRedis } from '../support/redis.js';
-import { Fetcher } from '../../lib/fetch.js';
+import { Fetcher } from '../../lib/poller/fetch.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 
 const t = useRedis();

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
-import { Heartbeat, makeIdentity, type HeartbeatSource, type RemoteSignal, type WorkEntry } from '../../lib/heartbeat.js';
-import { Stats } from '../../lib/stats.js';
+import { Heartbeat, makeIdentity, type HeartbeatSource, type RemoteSignal, type WorkEntry } from '../../lib/sidekiq/heartbeat.js';
+import { Stats } from '../../lib/sidekiq/stats.js';
 
 const t = useRedis();
 const K = makeKeys();

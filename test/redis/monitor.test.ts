@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { eventually } from '../support/stack.js';
-import { startMonitor } from '../../lib/monitor.js';
-import { PollerCounters } from '../../lib/poller-counters.js';
+import { startMonitor } from '../../lib/poller/monitor.js';
+import { PollerCounters } from '../../lib/poller/counters.js';
 import { keys } from '../../lib/protocol/keys.js';
 import { Client } from '../../lib/client.js';
-import { METRICS_NAMESPACE, METRIC } from '../../lib/metrics.js';
+import { METRICS_NAMESPACE, METRIC } from '../../lib/poller/metrics.js';
 
 const t = useRedis();
 

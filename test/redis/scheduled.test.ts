@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
-import { planMove, promoteArgs, promoteDue, runScheduler, INVALID_JOB_ERROR } from '../../lib/scheduled.js';
+import { planMove, promoteArgs, promoteDue, runScheduler, INVALID_JOB_ERROR } from '../../lib/sidekiq/scheduled.js';
 import { registerScripts } from '../../lib/redis/scripts.js';
 
 const t = useRedis();

@@ -12,7 +12,7 @@ import type { Route } from '../../lib/jobs.js';
 import type { Logger } from '../../lib/log.js';
 import { Client } from '../../lib/client.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
-import type { Invoker } from '../../lib/invoker.js';
+import type { Invoker } from '../../lib/lambda/invoker.js';
 
 export const HANDLERS = fileURLToPath(new URL('../e2e/fixtures/handlers.ts', import.meta.url));
 

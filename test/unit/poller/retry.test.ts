@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inflateSync } from 'node:zlib';
-import { decide, defaultDelay, encodeBacktrace, errorMessage, failedPayload, jitter, type Failure } from '../../../lib/retry.js';
+import { decide, defaultDelay, encodeBacktrace, errorMessage, failedPayload, jitter, type Failure } from '../../../lib/sidekiq/retry.js';
 import type { JobPayload } from '../../../lib/protocol/job.js';
 
 const NOW = 1_795_334_860_000;

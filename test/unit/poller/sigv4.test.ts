@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { signPost } from '../../../lib/sigv4.js';
+import { signPost } from '../../../lib/lambda/sigv4.js';
 
 const sdk = new LambdaClient({ region: 'eu-west-1' });
 

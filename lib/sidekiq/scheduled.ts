@@ -13,10 +13,10 @@
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { registerScripts } from './redis/scripts.js';
-import type { Keys } from './protocol/keys.js';
-import { readJob, withFields } from './protocol/job.js';
-import { score, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
+import { registerScripts } from '../redis/scripts.js';
+import type { Keys } from '../protocol/keys.js';
+import { readJob, withFields } from '../protocol/job.js';
+import { score, writeTimestamp, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
 
 /** The error class written into unreadable JSON-object payloads sent to the dead set. */
 export const INVALID_JOB_ERROR = 'SidekiqLambda::InvalidJob';

@@ -8,8 +8,8 @@
  *    years) in one MULTI; on a Redis error, add the counts back so none is lost.
  */
 import type { Redis } from 'ioredis';
-import { STAT_DAY_TTL_SECONDS, type Keys } from './protocol/keys.js';
-import type { EpochMs } from './protocol/time.js';
+import { STAT_DAY_TTL_SECONDS, type Keys } from '../protocol/keys.js';
+import type { EpochMs } from '../protocol/time.js';
 
 /**
  * In-memory job counters, flushed to Redis by the heartbeat.

@@ -13,18 +13,18 @@
  * 4. Never lose a job: malformed payloads go to the dead set as they are; an error in one job's
  *    path is logged and never reaches the fetch loop.
  */
-import { readJob, displayClass, isMalformed } from './protocol/job.js';
-import { makeEvent } from './protocol/event.js';
-import { readTimestamp, type SidekiqVersion } from './protocol/time.js';
+import { readJob, displayClass, isMalformed } from '../protocol/job.js';
+import { makeEvent } from '../protocol/event.js';
+import { readTimestamp, type SidekiqVersion } from '../protocol/time.js';
 import { planFailure, planInvocation, noRouteError, outcomeOf, outcomeLine, POLLER_ERRORS, type Plan, type RunningJob } from './outcomes.js';
 import { ClassLimiter } from './concurrency.js';
 import type { Fetcher, Fetched, Outcome } from './fetch.js';
-import type { Invoker } from './invoker.js';
-import type { Route } from './jobs.js';
-import type { Logger } from './log.js';
-import type { WorkEntry } from './heartbeat.js';
-import type { Stats } from './stats.js';
-import type { PollerCounters } from './poller-counters.js';
+import type { Invoker } from '../lambda/invoker.js';
+import type { Route } from '../jobs.js';
+import type { Logger } from '../log.js';
+import type { WorkEntry } from '../sidekiq/heartbeat.js';
+import type { Stats } from '../sidekiq/stats.js';
+import type { PollerCounters } from './counters.js';
 
 export interface ProcessorOptions {
   readonly fetcher: Fetcher;

@@ -16,9 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { PROCESS_TTL_SECONDS, type Keys } from './protocol/keys.js';
-import { RawJson, writeObject } from './protocol/json.js';
-import { floatSeconds, type EpochMs } from './protocol/time.js';
+import { PROCESS_TTL_SECONDS, type Keys } from '../protocol/keys.js';
+import { RawJson, writeObject } from '../protocol/json.js';
+import { floatSeconds, type EpochMs } from '../protocol/time.js';
 import type { Stats } from './stats.js';
 
 /** One in-flight job, as the Busy page lists it. */

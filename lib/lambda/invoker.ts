@@ -10,7 +10,7 @@
  *    (the poller alone decides retries; an SDK retry after a reset can run a job twice), a request
  *    timeout above the longest function timeout.
  * 3. `DirectInvoker`: the same request, with the SDK's own credentials (provider chain), region and
- *    endpoint resolution, signed by a SigV4 signer proven identical to the SDK's (lib/sigv4.ts),
+ *    endpoint resolution, signed by a SigV4 signer proven identical to the SDK's (lib/lambda/sigv4.ts),
  *    sent on an undici keep-alive pool — without the SDK's middleware stack, which dominates the
  *    client's CPU per call. The default for the poller.
  */
@@ -19,7 +19,7 @@ import https from 'node:https';
 import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Pool } from 'undici';
-import type { LambdaErrorBody } from './protocol/event.js';
+import type { LambdaErrorBody } from '../protocol/event.js';
 import { signPost } from './sigv4.js';
 
 export type InvokeResult =

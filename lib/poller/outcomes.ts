@@ -8,11 +8,11 @@
  *    too large (dead at once: a retry cannot help), configuration and unknown errors (the retry path).
  * 2. Turn a failed result into Sidekiq's retry / dead / discard with the failed payload written.
  */
-import type { JobPayload } from './protocol/job.js';
-import type { EpochMs, SidekiqVersion } from './protocol/time.js';
-import { functionErrorResults, readResponse, type JobError, type JobResult } from './protocol/event.js';
-import { decide, failedPayload, type RandomInt, type RetryDecision } from './retry.js';
-import type { InvokeResult } from './invoker.js';
+import type { JobPayload } from '../protocol/job.js';
+import type { EpochMs, SidekiqVersion } from '../protocol/time.js';
+import { functionErrorResults, readResponse, type JobError, type JobResult } from '../protocol/event.js';
+import { decide, failedPayload, type RandomInt, type RetryDecision } from '../sidekiq/retry.js';
+import type { InvokeResult } from '../lambda/invoker.js';
 import type { Outcome } from './fetch.js';
 
 /** A fetched, parsed job on its way through the poller. */

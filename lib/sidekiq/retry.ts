@@ -13,10 +13,10 @@
  * Randomness and time are injected, so tests assert exact values.
  */
 import { deflateSync } from 'node:zlib';
-import type { JobPayload } from './protocol/job.js';
-import { withFields } from './protocol/job.js';
-import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
-import type { FailureAction, JobError } from './protocol/event.js';
+import type { JobPayload } from '../protocol/job.js';
+import { withFields } from '../protocol/job.js';
+import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
+import type { FailureAction, JobError } from '../protocol/event.js';
 
 /** `DEFAULT_MAX_RETRY_ATTEMPTS`: `retry: true` means this many retries. */
 export const DEFAULT_MAX_RETRIES = 25;

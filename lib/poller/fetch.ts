@@ -15,12 +15,12 @@
  *    lists hold that this process does not know about (a fetch whose reply was lost with it).
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from './protocol/keys.js';
-import { score } from './protocol/time.js';
-import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
-import { registerScripts } from './redis/scripts.js';
-import { onReconnect } from './redis/connection.js';
-import type { QueueWeight } from './config.js';
+import type { Keys } from '../protocol/keys.js';
+import { score } from '../protocol/time.js';
+import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from '../sidekiq/retry.js';
+import { registerScripts } from '../redis/scripts.js';
+import { onReconnect } from '../redis/connection.js';
+import type { QueueWeight } from '../config.js';
 
 export interface Fetched {
   readonly queue: string;

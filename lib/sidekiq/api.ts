@@ -11,10 +11,10 @@
  *    `enqueued_at` and, as Sidekiq's "Retry Now", decrements `retry_count` when present.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from './protocol/keys.js';
-import { readJob, withFields } from './protocol/job.js';
-import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
-import { registerScripts } from './redis/scripts.js';
+import type { Keys } from '../protocol/keys.js';
+import { readJob, withFields } from '../protocol/job.js';
+import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
+import { registerScripts } from '../redis/scripts.js';
 import { promoteArgs, type PlannedMove } from './scheduled.js';
 
 export interface ApiContext {

@@ -19,16 +19,16 @@ import type { Redis } from 'ioredis';
 import { Fetcher, queueOrder, type Fetched } from './fetch.js';
 import { Wake } from './wake.js';
 import { Processor } from './processor.js';
-import { keys as makeKeys, type Keys } from './protocol/keys.js';
-import { DEFAULT_SIDEKIQ_VERSION, type SidekiqVersion } from './protocol/time.js';
-import type { Invoker } from './invoker.js';
-import type { Route } from './jobs.js';
-import type { QueueWeight } from './config.js';
-import type { Logger } from './log.js';
-import { Heartbeat, makeIdentity } from './heartbeat.js';
-import { Stats } from './stats.js';
-import { PollerCounters } from './poller-counters.js';
-import { onReconnect } from './redis/connection.js';
+import { keys as makeKeys, type Keys } from '../protocol/keys.js';
+import { DEFAULT_SIDEKIQ_VERSION, type SidekiqVersion } from '../protocol/time.js';
+import type { Invoker } from '../lambda/invoker.js';
+import type { Route } from '../jobs.js';
+import type { QueueWeight } from '../config.js';
+import type { Logger } from '../log.js';
+import { Heartbeat, makeIdentity } from '../sidekiq/heartbeat.js';
+import { Stats } from '../sidekiq/stats.js';
+import { PollerCounters } from './counters.js';
+import { onReconnect } from '../redis/connection.js';
 
 export interface PollerOptions {
   readonly redis: Redis;

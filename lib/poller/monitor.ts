@@ -9,10 +9,10 @@
  *    counts since the last emission.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from './protocol/keys.js';
-import { queueInfo } from './api.js';
+import type { Keys } from '../protocol/keys.js';
+import { queueInfo } from '../sidekiq/api.js';
 import { DIMENSION, METRIC, emf } from './metrics.js';
-import type { PollerCounters } from './poller-counters.js';
+import type { PollerCounters } from './counters.js';
 
 export function startMonitor(opts: {
   redis: Redis;
