@@ -40,7 +40,7 @@ export function makeInvoker(cfg: PollerConfig): Invoker {
 }
 
 /** Wires a poller from a configuration: connections, invoker, health endpoint, metrics. */
-export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number } = {}): Promise<RunningPoller> {
+export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number; stuckAfterMs?: number; redisAwayLimitMs?: number } = {}): Promise<RunningPoller> {
   const log = opts.log ?? createLogger({ level: levelFromEnv() });
   const redis = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller' });
   redis.on('error', (e: Error) => log({ level: 'warn', msg: 'Redis connection error', error: e.message }));
@@ -63,6 +63,8 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
     // Sidekiq 6 beats every 5 s against a 60 s TTL; keep that ratio when the TTL is lowered.
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? Math.min(5000, (cfg.processTtlSeconds * 1000) / 6),
     recoveryIntervalMs: opts.recoveryIntervalMs,
+    stuckAfterMs: opts.stuckAfterMs,
+    redisAwayLimitMs: opts.redisAwayLimitMs,
     version: 'sidekiq-lambda/0.1.0',
   });
   await poller.start();

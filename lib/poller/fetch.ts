@@ -6,20 +6,21 @@
  * Tasks:
  * 1. Order queues as Sidekiq does: strict (the order given) or weighted (shuffle the list in which
  *    each queue appears `weight` times, keep first occurrences) on every fetch.
- * 2. Fetch a batch across queues in one round trip (fetch-2n.lua), each queue with its own cap;
- *    when every queue is empty, block on the first with BLMOVE so an idle poller wakes at once.
+ * 2. Fetch a batch across queues in one round trip (fetch-2n.lua), each queue with its own cap,
+ *    registering this poller in the same step; watch an empty queue without taking anything from
+ *    it, so an idle poller wakes the moment a job arrives.
  * 3. Settle an outcome (ack, retry, dead, requeue) and leave the in-flight list in one step
- *    (settle-2.lua).
- * 4. Recover the in-flight lists of pollers whose heartbeat expired (recover-3.lua), exactly once.
- * 5. After a reconnect (of the main or of a blocking connection), give back jobs our in-flight
- *    lists hold that this process does not know about (a fetch whose reply was lost with it).
+ *    (settle-2.lua; acks of one event-loop turn together, ack-1.lua).
+ * 4. Recover the in-flight lists, registry entry and leases of pollers whose heartbeat expired,
+ *    in one atomic step per poller (recover-2n.lua), exactly once.
+ * 5. After a reconnect, give back jobs our in-flight lists hold that this process does not know
+ *    about (a fetch whose reply was lost with the connection).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import { score } from '../protocol/time.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from '../sidekiq/retry.js';
 import { registerScripts } from '../redis/scripts.js';
-import { onReconnect } from '../redis/connection.js';
 import type { QueueWeight } from '../config.js';
 
 export interface Fetched {
@@ -39,6 +40,16 @@ export function queueOrder(queues: readonly QueueWeight[], random: () => number 
   return [...new Set(expanded)];
 }
 
+/** The queues of a registry entry: a JSON list (an unreadable entry lists none). */
+export function registeredQueues(entry: string): string[] {
+  try {
+    const v: unknown = JSON.parse(entry);
+    return Array.isArray(v) ? v.filter((q): q is string => typeof q === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 export type Outcome =
   | { readonly mode: 'ack' }
   | { readonly mode: 'requeue' }
@@ -48,7 +59,6 @@ export type Outcome =
 export class Fetcher {
   /** One blocking connection per queue, made on first use (BLMOVE watches a single list). */
   private readonly blockers = new Map<string, Redis>();
-  private readonly watching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly redis: Redis,
@@ -95,45 +105,22 @@ export class Fetcher {
   }
 
   /**
-   * Idle wait: blocks on every queue at once (a BLMOVE per queue, each on its own connection, as
-   * Sidekiq's BRPOP watches several lists), moving at most one job per queue into flight. Resolves
-   * when the first watch ends; a watch that ends later still hands its job to `onJob`.
+   * Idle wait: resolves true as soon as `queue:<q>` holds a job, false after `timeoutSeconds`.
+   * It moves nothing (`BLMOVE q q RIGHT RIGHT` only rotates a list's last job onto itself), so a
+   * watch never holds a job — the fetch that follows does, registered and atomic — and a watch cut
+   * short by a dropped connection or by shutdown loses nothing. Every poller watching the queue
+   * wakes. Each queue has its own connection (a blocking command watches one list).
    */
-  watch(queues: readonly string[], timeoutSeconds: number, onJob: (job: Fetched) => void, onError: (e: Error) => void): Promise<void> {
-    for (const q of queues) {
-      if (this.watching.has(q)) continue;
-      let conn = this.blockers.get(q);
-      if (!conn) this.blockers.set(q, (conn = this.blocker()));
-      const w = conn
-        .blmove(this.keys.queue(q), this.inflightKey(q), 'RIGHT', 'LEFT', timeoutSeconds)
-        .then(
-          (raw) => {
-            if (raw !== null) onJob({ queue: q, raw });
-          },
-          (e: Error) => onError(e),
-        )
-        .finally(() => this.watching.delete(q));
-      this.watching.set(q, w);
-    }
-    return Promise.race(this.watching.values());
+  async watch(queue: string, timeoutSeconds: number): Promise<boolean> {
+    let conn = this.blockers.get(queue);
+    if (!conn) this.blockers.set(queue, (conn = this.blockingConnection()));
+    const key = this.keys.queue(queue);
+    return (await conn.blmove(key, key, 'RIGHT', 'RIGHT', timeoutSeconds)) !== null;
   }
 
-  /**
-   * Called when a blocking connection comes back after a drop: a BLMOVE whose reply was lost
-   * with it may have left a job in our in-flight list that this process never saw.
-   */
-  onBlockerReconnect?: () => void;
-
-  private blocker(): Redis {
-    const conn = this.blockingConnection();
-    onReconnect(conn, () => this.onBlockerReconnect?.());
-    return conn;
-  }
-
-  /** Waits for every watch to end (at most their timeout), then closes the blocking connections. */
-  async closeWatches(): Promise<void> {
-    await Promise.all(this.watching.values());
-    await Promise.all([...this.blockers.values()].map((c) => c.quit().catch(() => c.disconnect())));
+  /** Ends every watch and closes the blocking connections (nothing is held by a watch). */
+  closeWatches(): void {
+    for (const c of this.blockers.values()) c.disconnect();
     this.blockers.clear();
   }
 
@@ -191,35 +178,32 @@ export class Fetcher {
   }
 
   /**
-   * Returns the in-flight lists of every poller whose heartbeat expired to their queues.
-   * Safe to run from every poller at once: recover-3.lua moves a list only while its owner's
-   * process key is absent, and moves all of it in one step, so each job is moved once.
-   * `proceed` is asked before each poller: a pass that went stale (say, parked through an outage)
-   * stops there.
+   * Returns the in-flight jobs of every poller whose heartbeat expired to their queues, drops it
+   * from the registry and hands back its leases of `classes` — for each poller in one atomic step
+   * (recover-2n.lua). Safe to run from every poller at once: the first moves every job, the others
+   * find nothing. `proceed` is asked before each poller: a pass that went stale (say, parked
+   * through an outage) stops there. Resolves to the number of jobs moved. (Pollers waiting for
+   * the leases handed back learn of them when they next ask, within a second.)
    */
-  async recoverOrphans(log: (o: object) => void, proceed: () => boolean = () => true): Promise<number> {
+  async recoverOrphans(log: (o: object) => void, classes: readonly string[], proceed: () => boolean = () => true): Promise<number> {
     const pollers = await this.redis.hgetall(this.keys.pollers);
     let total = 0;
-    for (const [identity, queuesJson] of Object.entries(pollers)) {
+    for (const [identity, entry] of Object.entries(pollers)) {
       if (identity === this.identity) continue;
       if (!proceed()) break;
-      let queues: string[];
-      try {
-        queues = JSON.parse(queuesJson) as string[];
-      } catch {
-        queues = [];
-      }
-      let alive = false;
-      for (const q of queues) {
-        const n = await this.redis.sklRecover_v1(this.keys.process(identity), this.keys.inflight(identity, q), this.keys.queue(q));
-        if (n === -1) {
-          alive = true;
-          break;
-        }
-        if (n > 0) log({ level: 'warn', msg: 'recovered in-flight jobs of a dead poller', poller: identity, queue: q, jobs: n });
-        total += n;
-      }
-      if (!alive) await this.redis.hdel(this.keys.pollers, identity);
+      const queues = registeredQueues(entry);
+      const keyArgs = [
+        this.keys.process(identity),
+        this.keys.pollers,
+        ...queues.flatMap((q) => [this.keys.inflight(identity, q), this.keys.queue(q)]),
+        ...classes.flatMap((c) => [this.keys.leases(c), this.keys.leaseLine(c)]),
+      ];
+      const moved = await this.redis.sklRecover_v2(keyArgs.length, ...keyArgs, identity, entry, queues.length);
+      if (!Array.isArray(moved)) continue; // alive (-1), or its entry changed (-2): the next pass reads it again
+      moved.forEach((n, i) => {
+        if (Number(n) > 0) log({ level: 'warn', msg: 'recovered in-flight jobs of a dead poller', poller: identity, queue: queues[i], jobs: Number(n) });
+        total += Number(n);
+      });
     }
     return total;
   }
@@ -229,9 +213,6 @@ export class Fetcher {
    * fetch whose reply was lost when the connection dropped. `known` counts raw strings in memory.
    */
   async reconcile(queues: readonly string[], known: ReadonlyMap<string, number>): Promise<number> {
-    // A watch whose BLMOVE has moved a job but whose reply is still on its way would look like a
-    // lost one: let every watch finish (≤ its timeout) and hand its job over first.
-    await Promise.all(this.watching.values());
     let requeued = 0;
     for (const q of queues) {
       const held = await this.redis.lrange(this.inflightKey(q), 0, -1);

@@ -4,7 +4,8 @@
  * Tasks:
  * 1. Name Sidekiq's keys, with the optional redis-namespace prefix of Sidekiq 6 applied to keys
  *    only — never to values such as the members of `queues` or `processes` (§1, Pitfall 16).
- * 2. Name this project's own keys (a poller's in-flight lists, the scheduler's lock), so no other
+ * 2. Name this project's own keys (a poller's in-flight lists, the scheduler's lock, the class
+ *    leases), so no other
  *    module builds a key string by hand.
  */
 import { utcDay, type EpochMs } from './time.js';
@@ -35,6 +36,12 @@ export interface Keys {
   readonly pollers: string;
   /** This project's: the scheduler's single-runner lock. */
   readonly schedulerLock: string;
+  /** This project's: the leases of one class's concurrency cap held across pollers (hash). */
+  leases(cls: string): string;
+  /** This project's: the pollers waiting for a lease of one class, in turn (list). */
+  leaseLine(cls: string): string;
+  /** This project's: the Pub/Sub channel on which a class's lease changes are announced. */
+  readonly leaseChannel: string;
 }
 
 /** The literal part of in-flight list names, so recovery can parse `<identity>` and `<queue>` back. */
@@ -67,6 +74,9 @@ export function keys(namespace?: string): Keys {
     inflight: (id, queue) => `${p}${INFLIGHT_MARK}${id}|${queue}`,
     pollers: `${p}sidekiq-lambda:pollers`,
     schedulerLock: `${p}sidekiq-lambda:scheduler-lock`,
+    leases: (cls) => `${p}sidekiq-lambda:leases|${cls}`,
+    leaseLine: (cls) => `${p}sidekiq-lambda:lease-line|${cls}`,
+    leaseChannel: `${p}sidekiq-lambda:leases`,
   };
 }
 

@@ -10,7 +10,8 @@
 import type { ClientContext, Redis, Result } from 'ioredis';
 import fetchSource from './fetch-2n.lua';
 import settleSource from './settle-2.lua';
-import recoverSource from './recover-3.lua';
+import recoverSource from './recover-2n.lua';
+import leaseSource from './lease-2n.lua';
 import ackSource from './ack-1.lua';
 import promoteSource from './promote-3n.lua';
 import promoteLockSource from './promote-lock-1.lua';
@@ -27,7 +28,8 @@ interface ScriptDef {
 export const SCRIPTS: ScriptDef[] = [
   { name: 'sklFetch_v2', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
-  { name: 'sklRecover_v1', numberOfKeys: 3, source: recoverSource },
+  { name: 'sklRecover_v2', numberOfKeys: undefined, source: recoverSource },
+  { name: 'sklLease_v1', numberOfKeys: undefined, source: leaseSource },
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
   { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
@@ -62,8 +64,10 @@ declare module 'ioredis' {
     ): Result<number, Context>;
     /** ack-1.lua: inflight, …raw jobs → a 1 | 0 per job: was it still in flight. */
     sklAck_v2(inflight: string, ...raws: string[]): Result<number[], Context>;
-    /** recover-3.lua: processKey, inflight, queue → moved count, or -1 if the poller lives. */
-    sklRecover_v1(processKey: string, inflight: string, queue: string): Result<number, Context>;
+    /** recover-2n.lua: numKeys, process, pollers, …[in-flight, queue], …[leases, line], identity, entry, nQueues → moved per queue, or -1 (alive) / -2 (entry changed). */
+    sklRecover_v2(numKeys: number, ...args: (string | number)[]): Result<number[] | number, Context>;
+    /** lease-2n.lua: numKeys, …[leases, line], identity, channel, …[class, cap, keep, desired] → [held, others waiting] per class. */
+    sklLease_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */
     sklPromote_v3(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-lock-1.lua: lock, 'renew' | 'release', token, ttlMs → 1 if held by token, else 0. */

@@ -34,7 +34,7 @@ describe('fetch', () => {
     await t.redis.lpush(k.inflight(dead, 'q'), ...jobs);
     // Act: five live pollers recover at once
     const live = Array.from({ length: 5 }, (_, i) => fetcher(`live:${i}:bbbbbbbbbbbb`));
-    const moved = await Promise.all(live.map((f) => f.recoverOrphans(() => undefined)));
+    const moved = await Promise.all(live.map((f) => f.recoverOrphans(() => undefined, [])));
     // Assess
     expect(moved.reduce((a, b) => a + b, 0)).toBe(500);
     const queue = await t.redis.lrange('queue:q', 0, -1);
@@ -53,11 +53,11 @@ describe('fetch', () => {
     // Act: the pass may go on for one poller only
     let allowed = 1;
     const f = fetcher('live:1:bbbbbbbbbbbb');
-    expect(await f.recoverOrphans(() => undefined, () => allowed-- > 0)).toBe(1);
+    expect(await f.recoverOrphans(() => undefined, [], () => allowed-- > 0)).toBe(1);
     // Assess: one list moved, the other untouched and still registered; the next pass takes it
     expect(await t.redis.llen('queue:q')).toBe(1);
     expect(await t.redis.hlen(k.pollers)).toBe(1);
-    expect(await f.recoverOrphans(() => undefined)).toBe(1);
+    expect(await f.recoverOrphans(() => undefined, [])).toBe(1);
     expect(await t.redis.llen('queue:q')).toBe(2);
   });
 
@@ -66,7 +66,7 @@ describe('fetch', () => {
     await t.redis.hset(k.pollers, alive, JSON.stringify(['q']));
     await t.redis.hset(k.process(alive), 'info', '{}');
     await t.redis.lpush(k.inflight(alive, 'q'), 'j1');
-    expect(await fetcher('me:1:dddddddddddd').recoverOrphans(() => undefined)).toBe(0);
+    expect(await fetcher('me:1:dddddddddddd').recoverOrphans(() => undefined, [])).toBe(0);
     expect(await t.redis.llen(k.inflight(alive, 'q'))).toBe(1);
   });
 
@@ -102,17 +102,22 @@ describe('fetch', () => {
     expect(await t.redis.lrange(f.inflightKey('q'), 0, -1)).toEqual(['running']);
   });
 
-  it('wakes an idle poller as soon as a job arrives on any of its queues', async () => {
+  it('wakes a watch as soon as a job arrives, taking nothing from the queue', async () => {
     const f = fetcher('p:1:x');
-    const got: string[] = [];
-    const waiting = f.watch(['a', 'b', 'c'], 2, (j) => got.push(`${j.queue}:${j.raw}`), () => undefined);
+    const waiting = f.watch('c', 2);
     await new Promise((r) => setTimeout(r, 100));
-    const pushed = Date.now();
     await t.redis.lpush('queue:c', 'x');
-    await waiting;
-    expect(Date.now() - pushed).toBeLessThan(500);
-    expect(got).toEqual(['c:x']);
-    await f.closeWatches();
+    // Assess: the watch saw the job (long before its 2 s timeout) and left it where it was
+    expect(await Promise.race([waiting, new Promise((r) => setTimeout(() => r('timed out'), 1500))])).toBe(true);
+    expect(await t.redis.lrange('queue:c', 0, -1)).toEqual(['x']);
+    expect(await t.redis.llen(f.inflightKey('c'))).toBe(0);
+    f.closeWatches();
+  });
+
+  it('ends a watch of a queue that stays empty after its timeout, with nothing moved', async () => {
+    const f = fetcher('p:1:x');
+    expect(await f.watch('c', 1)).toBe(false);
+    f.closeWatches();
   });
 
   it('re-registers a live poller that recovery dropped, so its next jobs can still be recovered', async () => {
@@ -125,7 +130,59 @@ describe('fetch', () => {
     expect(await a.fetch(['q'], new Map([['q', 1]]), 1)).toEqual([{ queue: 'q', raw: 'j1' }]);
     expect(JSON.parse((await t.redis.hget(k.pollers, 'a:1:eeeeeeeeeeee'))!)).toEqual(['q']);
     // Assess: with A's process key absent, B recovers the job
-    expect(await fetcher('b:1:ffffffffffff').recoverOrphans(() => undefined)).toBe(1);
+    expect(await fetcher('b:1:ffffffffffff').recoverOrphans(() => undefined, [])).toBe(1);
     expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['j1']);
+  });
+
+  it('recovers and deregisters in one step: a slow poller fetching meanwhile stays recoverable', async () => {
+    // Prepare: poller A registered with one job in flight; its heartbeat lapsed (no process hash)
+    const a = fetcher('a:1:eeeeeeeeeeee');
+    await a.register(['q']);
+    await t.redis.lpush('queue:q', 'j1', 'j2');
+    await a.fetch(['q'], new Map([['q', 1]]), 1);
+    // Act: B recovers A; A, only slow, fetches again as soon as B's recovery has moved its list —
+    // at B's deregistration if B deregisters in a separate command, else right after B's pass
+    const hooked = new Redis(t.url);
+    let slowFetch: Promise<unknown> | undefined;
+    const hdel = hooked.hdel.bind(hooked);
+    hooked.hdel = (async (...args: Parameters<typeof hdel>) => {
+      slowFetch ??= a.fetch(['q'], new Map([['q', 1]]), 1);
+      await slowFetch;
+      return hdel(...args);
+    }) as typeof hooked.hdel;
+    const b = new Fetcher(hooked, () => new Redis(t.url), k, 'b:1:ffffffffffff');
+    await b.recoverOrphans(() => undefined, []);
+    slowFetch ??= a.fetch(['q'], new Map([['q', 1]]), 1);
+    await slowFetch;
+    // Assess: A holds a job in flight and is registered, so when A dies, C recovers it
+    expect(await t.redis.llen(a.inflightKey('q'))).toBe(1);
+    expect(await t.redis.hexists(k.pollers, 'a:1:eeeeeeeeeeee')).toBe(1);
+    expect(await fetcher('c:1:gggggggggggg').recoverOrphans(() => undefined, [])).toBe(1);
+    expect((await t.redis.lrange('queue:q', 0, -1)).sort()).toEqual(['j1', 'j2']);
+    hooked.disconnect();
+  });
+
+  it("hands back a dead poller's leases and takes it out of the lease lines", async () => {
+    // Prepare: a dead poller held 3 leases of Track and waited for 2 more
+    const dead = 'dead:1:aaaaaaaaaaaa';
+    await t.redis.hset(k.pollers, dead, JSON.stringify(['q']));
+    await t.redis.hset(k.leases('Track'), `h|${dead}`, 3, `w|${dead}`, 2, 'h|other:1:x', 1);
+    await t.redis.rpush(k.leaseLine('Track'), 'other:1:x', dead);
+    // Act
+    await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(() => undefined, ['Track']);
+    // Assess: only the other poller's lease and place in line remain
+    expect(await t.redis.hgetall(k.leases('Track'))).toEqual({ 'h|other:1:x': '1' });
+    expect(await t.redis.lrange(k.leaseLine('Track'), 0, -1)).toEqual(['other:1:x']);
+    expect(await t.redis.hexists(k.pollers, dead)).toBe(0);
+  });
+
+  it('leaves a poller whose registry entry changed since it was read for the next pass', async () => {
+    const dead = 'dead:1:aaaaaaaaaaaa';
+    await t.redis.hset(k.pollers, dead, JSON.stringify(['q', 'r']));
+    await t.redis.lpush(k.inflight(dead, 'r'), 'j-r');
+    const keyArgs = [k.process(dead), k.pollers, k.inflight(dead, 'q'), 'queue:q'];
+    expect(await t.redis.sklRecover_v2(keyArgs.length, ...keyArgs, dead, JSON.stringify(['q']), 1)).toBe(-2);
+    expect(await t.redis.llen(k.inflight(dead, 'r'))).toBe(1);
+    expect(await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(() => undefined, [])).toBe(1);
   });
 });

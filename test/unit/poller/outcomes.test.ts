@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planInvocation, noRouteError, POLLER_ERRORS, type RunningJob } from '../../../lib/poller/outcomes.js';
 import { queueOrder } from '../../../lib/poller/fetch.js';
-import { ClassLimiter } from '../../../lib/poller/concurrency.js';
+import { ClassLimiter } from '../../../lib/poller/caps.js';
 
 const NOW = 1_795_334_860_000;
 const ctx = { now: NOW, version: 7 as const, random: () => 0 };

@@ -1,0 +1,349 @@
+/**
+ * The manager (Sidekiq's word for the part that keeps the processors busy): decides what to fetch
+ * and what to start, whenever anything happens that could let it do more.
+ *
+ * Tasks:
+ * 1. Wake at once on every event that can start work — a fetch or a watch returns, an invocation
+ *    ends, a lease is granted, a throttle pause ends — and then do all that is possible (`kick`).
+ *    Nothing sleeps on a timer while work could start.
+ * 2. Hold fetched jobs per class, in fetch order, until a slot of their class is free: the class's
+ *    own limit (lowered while Lambda throttles) and a lease of its cap across pollers. A class at
+ *    its cap holds back no other class on its queue until the poller's budget (`maxInFlight` jobs
+ *    held) is used up.
+ * 3. Fetch from each queue what its classes can use soon — up to twice what they can run at once —
+ *    within the budget, in Sidekiq's queue order; watch a queue that came back empty (taking
+ *    nothing from it) and fetch again when a job arrives.
+ * 4. Show every held job on the Busy page, running or waiting for its slot; on Quiet and Stop, put
+ *    the waiting ones back on their queue.
+ */
+import { readJob, displayClass, isMalformed } from '../protocol/job.js';
+import { readTimestamp } from '../protocol/time.js';
+import type { Route } from '../jobs.js';
+import type { QueueWeight } from '../config.js';
+import type { Logger } from '../log.js';
+import type { WorkEntry } from '../sidekiq/heartbeat.js';
+import { queueOrder, type Fetcher, type Fetched } from './fetch.js';
+import { ClassLimiter } from './caps.js';
+import type { Leases } from './leases.js';
+import { noRouteError, type RunningJob } from './outcomes.js';
+import type { Processor, ProcessorState } from './processor.js';
+import type { PollerCounters } from './counters.js';
+
+/** A job in hand, with its entry on the Busy page. */
+interface Held extends RunningJob {
+  readonly tid: string;
+}
+
+interface ClassState {
+  readonly route: Route;
+  readonly limiter: ClassLimiter;
+  /** Jobs waiting for a slot, in fetch order. */
+  readonly waiting: Held[];
+  /** Jobs held: waiting and running. */
+  held: number;
+}
+
+export interface ManagerOptions {
+  readonly fetcher: Fetcher;
+  readonly processor: Processor;
+  /** Shared with the processor: the manager sets it at shutdown. */
+  readonly state: ProcessorState & { quiescing: boolean; givenUp: boolean };
+  readonly leases: Leases;
+  readonly routes: readonly Route[];
+  readonly queues: readonly QueueWeight[];
+  readonly maxInFlight: number;
+  readonly counters: PollerCounters;
+  readonly log: Logger;
+  /** @defaultValue 2 — seconds a watch of an empty queue blocks before the queue is fetched again. */
+  readonly watchSeconds?: number;
+}
+
+export class Manager {
+  private readonly classes = new Map<string, ClassState>();
+  private readonly queueClasses = new Map<string, ClassState[]>();
+  /** Raw payloads held (a multiset), for reconciling our lists after a reconnect. */
+  private readonly held = new Map<string, number>();
+  private holding = 0;
+  private readonly work = new Map<string, WorkEntry>();
+  private readonly running = new Set<Promise<void>>();
+  /** Queues a fetch found empty: watched, not fetched, until a job arrives. */
+  private readonly empty = new Set<string>();
+  private readonly watching = new Set<string>();
+  private fetching = false;
+  private fetchSince = 0;
+  private fetchRetryAt = 0;
+  private fetchBackoffMs = 100;
+  private needsReconcile = false;
+  private accepting = true;
+  private kicked = false;
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private tid = 0;
+
+  constructor(private readonly opts: ManagerOptions) {
+    for (const route of opts.routes) {
+      const c: ClassState = { route, limiter: new ClassLimiter(route.concurrency), waiting: [], held: 0 };
+      this.classes.set(route.class, c);
+      this.queueClasses.set(route.queue, [...(this.queueClasses.get(route.queue) ?? []), c]);
+    }
+  }
+
+  /** Jobs held now: fetched and not yet settled, running or waiting for a slot. */
+  get inFlight(): number {
+    return this.holding;
+  }
+
+  /** The raw payloads held, counted (for `Fetcher.reconcile`). */
+  get known(): ReadonlyMap<string, number> {
+    return this.held;
+  }
+
+  /** Held jobs, for the Web UI's Busy page. */
+  entries(): Iterable<WorkEntry> {
+    return this.work.values();
+  }
+
+  /** True while any job's invocation or outcome write is under way. */
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+
+  /** Resolves when everything under way now has finished. */
+  settled(): Promise<unknown> {
+    return Promise.all([...this.running]);
+  }
+
+  /** Milliseconds the fetch under way has taken so far (0 when none is), for /healthz. */
+  fetchingForMs(now = Date.now()): number {
+    return this.fetching ? now - this.fetchSince : 0;
+  }
+
+  /** After a reconnect: our in-flight lists may hold jobs whose fetch reply was lost. */
+  reconcileSoon(): void {
+    this.needsReconcile = true;
+    this.kick();
+  }
+
+  /** Quiet or Stop: fetch and start nothing more; jobs waiting for a slot go back to their queue. */
+  stopFetching(): void {
+    this.accepting = false;
+    this.opts.fetcher.closeWatches();
+    for (const c of this.classes.values()) for (const j of c.waiting.splice(0)) this.track(this.opts.processor.putBack(j, j.job.jid).finally(() => this.release(j.raw, j.tid, c)));
+  }
+
+  /** Per class, for /stats. */
+  classStats(): Record<string, object> {
+    const counts = this.opts.counters.snapshot();
+    return Object.fromEntries(
+      [...this.classes].map(([cls, c]) => [
+        cls,
+        { inFlightInvocations: c.limiter.inFlight, waiting: c.waiting.length, limit: c.limiter.limit, cap: c.limiter.cap, ...this.opts.leases.snapshot(cls), ...(counts[cls] ?? { processed: 0, failed: 0, throttled: 0 }) },
+      ]),
+    );
+  }
+
+  /** Something happened that may let more work start: look once this event-loop turn ends. */
+  kick(): void {
+    if (this.kicked) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (!this.accepting) return;
+    for (const c of this.classes.values()) this.start(c);
+    if (this.needsReconcile && !this.fetching) this.reconcile();
+    else if (!this.fetching && Date.now() >= this.fetchRetryAt) this.fetch();
+    this.watchEmpty();
+    this.wakeAtPauseEnd();
+  }
+
+  /** Starts batches of a class while it has waiting jobs, room under its limit and a lease. */
+  private start(c: ClassState): void {
+    const cls = c.route.class;
+    while (c.waiting.length > 0 && c.limiter.spare() > 0 && this.opts.leases.take(cls)) {
+      const batch = c.waiting.splice(0, c.route.batchSize);
+      const now = Date.now();
+      for (const j of batch) this.work.get(j.tid)!.runAt = now;
+      c.limiter.inFlight++;
+      this.track(
+        this.opts.processor
+          .run(c.route, c.limiter, batch, (j) => this.release(j.raw, (j as Held).tid, c))
+          .finally(() => {
+            c.limiter.inFlight--;
+            this.opts.leases.give(cls);
+            this.kick();
+          }),
+      );
+    }
+    const paused = c.limiter.pausedForMs() > 0;
+    this.opts.leases.want(cls, Math.min(c.limiter.limit, c.limiter.inFlight + (paused ? 0 : Math.ceil(c.waiting.length / c.route.batchSize))));
+  }
+
+  /** Jobs queue `q` may give now: what its classes lack of twice what they can run at once. */
+  private room(q: string): { room: number; dry: boolean; target: number } {
+    let room = 0;
+    let target = 0;
+    let dry = false;
+    for (const c of this.queueClasses.get(q) ?? []) {
+      const t = 2 * c.limiter.limit * c.route.batchSize;
+      target += t;
+      room += Math.max(0, t - c.held);
+      if (c.waiting.length === 0 && c.limiter.spare() > 0) dry = true;
+    }
+    return { room, dry, target };
+  }
+
+  private fetch(): void {
+    const budget = this.opts.maxInFlight - this.holding;
+    if (budget <= 0) return;
+    const caps = new Map<string, number>();
+    for (const q of queueOrder(this.opts.queues)) {
+      if (this.empty.has(q)) continue;
+      const { room, dry, target } = this.room(q);
+      const chunk = Math.max(1, Math.floor(Math.min(target, this.opts.maxInFlight) / 8));
+      // Refill in chunks, not a round trip per finished job — unless a class has nothing left to start.
+      if (room > 0 && (dry || room >= chunk)) caps.set(q, Math.min(room, budget));
+    }
+    if (caps.size === 0) return;
+    const order = [...caps.keys()];
+    this.fetching = true;
+    this.fetchSince = Date.now();
+    this.opts.fetcher.fetch(order, caps, budget).then(
+      (batch) => {
+        this.fetching = false;
+        this.fetchBackoffMs = 100;
+        // A queue that gave less than it was asked for while the budget lasted is empty: watch it.
+        let left = budget;
+        for (const q of order) {
+          const got = batch.filter((f) => f.queue === q).length;
+          if (got < Math.min(caps.get(q)!, left)) this.empty.add(q);
+          left -= got;
+        }
+        this.accept(batch);
+      },
+      (e: Error) => this.fetchFailed('fetch failed; retrying', e),
+    );
+  }
+
+  private fetchFailed(msg: string, e: Error): void {
+    this.fetching = false;
+    this.opts.log({ level: 'error', msg, error: e.message, retryInMs: this.fetchBackoffMs });
+    this.fetchRetryAt = Date.now() + this.fetchBackoffMs;
+    this.wakeAt(this.fetchRetryAt);
+    this.fetchBackoffMs = Math.min(this.fetchBackoffMs * 2, 5000);
+  }
+
+  private reconcile(): void {
+    this.needsReconcile = false;
+    this.fetching = true;
+    this.fetchSince = Date.now();
+    const queues = [...new Set(this.opts.queues.map((q) => q.name))];
+    this.opts.fetcher.reconcile(queues, this.held).then(
+      (n) => {
+        this.fetching = false;
+        if (n > 0) this.opts.log({ level: 'warn', msg: 'requeued jobs left in flight by a lost fetch reply', jobs: n });
+        this.kick();
+      },
+      (e: Error) => {
+        this.needsReconcile = true; // a reconcile Redis refused is tried again
+        this.fetchFailed('reconcile after a reconnect failed; retrying', e);
+      },
+    );
+  }
+
+  /** Watches every empty queue that could take jobs now; a job arriving (or the watch ending) ends its emptiness. */
+  private watchEmpty(): void {
+    if (this.holding >= this.opts.maxInFlight) return;
+    for (const q of this.empty) {
+      if (this.watching.has(q) || this.room(q).room <= 0) continue;
+      this.watching.add(q);
+      this.opts.fetcher.watch(q, this.opts.watchSeconds ?? 2).then(
+        () => this.watched(q),
+        (e: Error) => {
+          if (this.accepting) this.opts.log({ level: 'warn', msg: 'watching an empty queue failed', queue: q, error: e.message });
+          setTimeout(() => this.watched(q), 1000).unref();
+        },
+      );
+    }
+  }
+
+  private watched(q: string): void {
+    this.watching.delete(q);
+    this.empty.delete(q);
+    this.kick();
+  }
+
+  /** Takes a fetched batch in hand: each job to its class's line, or settled at once when it cannot run. */
+  private accept(batch: readonly Fetched[]): void {
+    if (batch.length > 0) this.opts.counters.fetched(batch.length);
+    const now = Date.now();
+    for (const f of batch) {
+      const tid = (++this.tid).toString(36);
+      this.hold(f.raw, +1);
+      this.work.set(tid, { tid, queue: f.queue, payload: f.raw, runAt: now });
+      const parsed = readJob(f.raw);
+      if (isMalformed(parsed)) {
+        this.track(this.opts.processor.bury(f, parsed.reason).finally(() => this.release(f.raw, tid)));
+        continue;
+      }
+      const j: Held = { raw: f.raw, queue: f.queue, job: parsed.job, tid };
+      const enqueued = readTimestamp(parsed.job.enqueued_at);
+      if (enqueued !== undefined) this.opts.counters.lag(now - enqueued);
+      const c = this.classes.get(displayClass(parsed.job)) ?? this.classes.get(parsed.job.class);
+      if (!c || !this.accepting) {
+        const settle = c ? this.opts.processor.putBack(j, j.job.jid) : this.opts.processor.fail(j, noRouteError(displayClass(parsed.job), f.queue));
+        this.track(settle.finally(() => this.release(j.raw, tid)));
+        continue;
+      }
+      c.held++;
+      c.waiting.push(j);
+    }
+    this.kick();
+  }
+
+  /** A held job left flight (its outcome written, or put back). */
+  private release(raw: string, tid: string, c?: ClassState): void {
+    this.hold(raw, -1);
+    this.work.delete(tid);
+    if (c) c.held--;
+    this.kick();
+  }
+
+  private hold(raw: string, delta: 1 | -1): void {
+    const n = (this.held.get(raw) ?? 0) + delta;
+    if (n <= 0) this.held.delete(raw);
+    else this.held.set(raw, n);
+    this.holding += delta;
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch((e) => this.opts.log({ level: 'error', msg: 'unexpected error settling a job', error: (e as Error).stack }));
+    this.running.add(tracked);
+    void tracked.finally(() => this.running.delete(tracked));
+  }
+
+  /** A class paused after a 429 with jobs waiting starts again when its pause ends. */
+  private wakeAtPauseEnd(): void {
+    let first = Infinity;
+    for (const c of this.classes.values()) {
+      const ms = c.limiter.pausedForMs();
+      if (ms > 0 && c.waiting.length > 0) first = Math.min(first, ms);
+    }
+    if (first !== Infinity) this.wakeAt(Date.now() + first + 1);
+  }
+
+  private wakeAt(at: number): void {
+    if (at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.kick();
+    }, Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,82 @@
+--[[
+  lease: a class's concurrency cap held across every poller on one Redis. A poller holds one lease
+  per invocation it runs; the total held by all pollers never exceeds the cap. Pollers that want
+  more than is free wait in a line and are served in turn, one lease at a time (round robin), so
+  one busy poller cannot starve another.
+
+  Per class, two keys:
+    the lease hash   h|<identity> → leases held,  w|<identity> → leases wanted beyond those held
+    the line         a list of the identities that want leases, each at most once, served from
+                     the left (w|x > 0 exactly when x is in the line)
+
+  KEYS[2c-1], KEYS[2c]   for class c: its lease hash, its line
+  ARGV[1]                this poller's identity
+  ARGV[2]                the channel to announce changes on (PUBLISH; the message is
+                         `<identity of the caller>\n<class>`)
+  ARGV[4c-1 .. 4c+2]     for class c: its name, its cap, `keep`, `desired`
+
+  Absolute, so a repeated call (a reply lost to a reconnect) changes nothing:
+    keep     the leases this poller must keep now (its running invocations)
+    desired  the leases it would like to hold now (running, plus what its waiting jobs need)
+  The poller gives back what it holds beyond `desired`; while others wait in the line, it gives
+  back everything beyond `keep`, so a freed lease goes to the line and not back to its holder.
+  Then the line is served in order while the class has room, this poller included.
+
+  Announces the class on the channel when this poller joins the line (holders that keep idle
+  leases give them back) and when a lease goes to another poller (it learns by calling again).
+
+  Returns, per class: the leases this poller holds, then how many others wait in the line.
+]]
+local me, channel = ARGV[1], ARGV[2]
+local nc = #KEYS / 2
+local out = {}
+for c = 1, nc do
+  local hash, line = KEYS[2 * c - 1], KEYS[2 * c]
+  local a = 4 * c - 1
+  local cls, cap, keep, desired = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local hf, wf = 'h|' .. me, 'w|' .. me
+  local held = tonumber(redis.call('HGET', hash, hf) or '0')
+  local wanted = tonumber(redis.call('HGET', hash, wf) or '0')
+  local others = redis.call('LLEN', line) - (wanted > 0 and 1 or 0)
+  local limit = others > 0 and math.min(keep, desired) or desired
+  if held > limit then held = limit end
+  if held > 0 then redis.call('HSET', hash, hf, held) else redis.call('HDEL', hash, hf) end
+  local want = desired - held
+  if want > 0 then
+    redis.call('HSET', hash, wf, want)
+    if wanted == 0 then
+      redis.call('RPUSH', line, me)
+      redis.call('PUBLISH', channel, me .. '\n' .. cls)
+    end
+  elseif wanted > 0 then
+    redis.call('HDEL', hash, wf)
+    redis.call('LREM', line, 0, me)
+  end
+  local total = 0
+  local all = redis.call('HGETALL', hash)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'h|' then total = total + tonumber(all[i + 1]) end
+  end
+  local announce = false
+  while total < cap do
+    local who = redis.call('LPOP', line)
+    if not who then break end
+    local w = tonumber(redis.call('HGET', hash, 'w|' .. who) or '0')
+    if w > 0 then
+      redis.call('HINCRBY', hash, 'h|' .. who, 1)
+      total = total + 1
+      if w > 1 then
+        redis.call('HSET', hash, 'w|' .. who, w - 1)
+        redis.call('RPUSH', line, who)
+      else
+        redis.call('HDEL', hash, 'w|' .. who)
+      end
+      if who == me then held = held + 1 else announce = true end
+    end
+  end
+  if announce then redis.call('PUBLISH', channel, me .. '\n' .. cls) end
+  local mine = tonumber(redis.call('HGET', hash, wf) or '0') > 0 and 1 or 0
+  out[2 * c - 1] = held
+  out[2 * c] = redis.call('LLEN', line) - mine
+end
+return out
