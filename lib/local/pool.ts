@@ -33,6 +33,8 @@ export class EnvironmentPool {
   private readonly all = new Set<ExecutionEnvironment>();
   private readonly queued: InvokeRequest[] = [];
   private active = 0;
+  private peak = 0;
+  private throttled = 0;
   private closed = false;
   private readonly perEnvironment: number;
 
@@ -40,9 +42,12 @@ export class EnvironmentPool {
     this.perEnvironment = opts.invocationsPerEnvironment ?? 1;
   }
 
-  /** Invocations in flight and environments alive, for tests and `/stats`-like logging. */
-  get stats(): { active: number; environments: number; idle: number; queued: number } {
-    return { active: this.active, environments: this.all.size, idle: this.idle.length, queued: this.queued.length };
+  /**
+   * Invocations in flight and environments alive, for tests and `/stats`-like logging; `peak` is
+   * the most invocations ever in flight at once, `throttled` the synchronous ones refused (429).
+   */
+  get stats(): { active: number; peak: number; throttled: number; environments: number; idle: number; queued: number } {
+    return { active: this.active, peak: this.peak, throttled: this.throttled, environments: this.all.size, idle: this.idle.length, queued: this.queued.length };
   }
 
   /**
@@ -51,7 +56,11 @@ export class EnvironmentPool {
    * @example const running = pool.tryInvoke(req); if (!running) answer429(); else answer(await running);
    */
   tryInvoke(req: InvokeRequest): Promise<InvokeResult> | null {
-    if (this.closed || this.active >= this.opts.fn.concurrency) return null;
+    if (this.closed) return null;
+    if (this.active >= this.opts.fn.concurrency) {
+      this.throttled++;
+      return null;
+    }
     return this.run(req);
   }
 
@@ -70,7 +79,7 @@ export class EnvironmentPool {
   }
 
   private run(req: InvokeRequest): Promise<InvokeResult> {
-    this.active++;
+    this.peak = Math.max(this.peak, ++this.active);
     const env = this.idle[this.idle.length - 1] ?? this.spawn();
     const running = env.invoke(req);
     if (env.inFlight >= this.perEnvironment) {

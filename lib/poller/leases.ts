@@ -27,6 +27,8 @@ interface ClassLeases {
   held: number;
   /** Invocations running on them. */
   inUse: number;
+  /** Leases freed while another poller waits: given back by the next call, never reused here. */
+  returning: number;
   /** Leases wanted now: running plus what waiting jobs need, at most the cap. */
   wanted: number;
   /** What the last call asked for (so a wait in the line is not asked again and again). */
@@ -61,12 +63,17 @@ export class Leases {
   private scheduled = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  /** Resolves once the announcements are subscribed to. */
+  readonly ready: Promise<void>;
   private readonly onMessage = (_channel: string, message: string): void => this.announced(message);
 
   constructor(private readonly opts: LeasesOptions) {
-    for (const [cls, cap] of opts.caps) this.classes.set(cls, { cap, held: 0, inUse: 0, wanted: 0, asked: 0, contended: false, dirty: false, tidy: false });
+    for (const [cls, cap] of opts.caps) this.classes.set(cls, { cap, held: 0, inUse: 0, returning: 0, wanted: 0, asked: 0, contended: false, dirty: false, tidy: false });
     opts.subscriber.on('message', this.onMessage);
-    void opts.subscriber.subscribe(opts.keys.leaseChannel).catch((e: Error) => opts.log({ level: 'warn', msg: 'could not subscribe to lease announcements; asking every second instead', error: e.message }));
+    this.ready = opts.subscriber.subscribe(opts.keys.leaseChannel).then(
+      () => undefined,
+      (e: Error) => opts.log({ level: 'warn', msg: 'could not subscribe to lease announcements; asking every second instead', error: e.message }),
+    );
     this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
     this.timer.unref();
   }
@@ -76,7 +83,7 @@ export class Leases {
     const c = this.classes.get(cls)!;
     // While a call is under way it may give back anything beyond the `keep` it sent.
     const usable = this.calling ? Math.min(c.held, this.calling.get(cls) ?? c.held) : c.held;
-    return Math.max(0, usable - c.inUse);
+    return Math.max(0, usable - c.inUse - c.returning);
   }
 
   /** Takes a free lease for one invocation; false when there is none. */
@@ -90,7 +97,9 @@ export class Leases {
   give(cls: string): void {
     const c = this.classes.get(cls)!;
     c.inUse--;
-    if (c.contended) this.mark(c);
+    if (!c.contended) return;
+    c.returning++;
+    this.mark(c);
   }
 
   /** How many leases of `cls` this poller wants now (running plus what its waiting jobs need). */
@@ -170,11 +179,14 @@ export class Leases {
   private async call(): Promise<void> {
     const batch = [...this.classes].filter(([, c]) => c.dirty);
     if (batch.length === 0) return;
-    const keep = new Map(batch.map(([cls, c]) => [cls, c.inUse]));
+    // Keep everything but what is being given back (at least what runs).
+    const keep = new Map(batch.map(([cls, c]) => [cls, Math.max(c.inUse, c.held - c.returning)]));
+    const returned = batch.map(([, c]) => c.returning);
     const keys = batch.flatMap(([cls]) => [this.opts.keys.leases(cls), this.opts.keys.leaseLine(cls)]);
-    // While uncontended a poller keeps what it holds (no round trip to reuse it); `refresh` tidies.
-    const desired = batch.map(([, c]) => (c.contended || c.tidy || this.closed ? c.wanted : Math.max(c.wanted, Math.min(c.held, c.cap))));
-    const argv = batch.flatMap(([cls, c], i) => [cls, c.cap, c.inUse, desired[i]!]);
+    // A poller keeps what it holds (no round trip to reuse it) unless tidying; under contention the
+    // script gives its idle leases to the line.
+    const desired = batch.map(([, c]) => (c.tidy || this.closed ? c.wanted : Math.max(c.wanted, Math.min(c.held, c.cap))));
+    const argv = batch.flatMap(([cls, c], i) => [cls, c.cap, c.held, keep.get(cls)!, desired[i]!]);
     for (const [, c] of batch) c.dirty = c.tidy = false;
     this.calling = keep;
     let reply: number[];
@@ -187,6 +199,7 @@ export class Leases {
       this.calling = undefined;
     }
     batch.forEach(([, c], i) => {
+      c.returning -= returned[i]!;
       c.held = Number(reply[2 * i]);
       c.contended = Number(reply[2 * i + 1]) > 0;
       c.asked = desired[i]!;

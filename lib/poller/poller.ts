@@ -147,6 +147,7 @@ export class Poller {
   /** Beats, registers, recovers orphans, starts the periodic recovery and the manager. */
   async start(): Promise<void> {
     await this.heartbeat.start();
+    await this.leases.ready;
     await this.fetcher.register(this.queueNames);
     await this.recover();
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);

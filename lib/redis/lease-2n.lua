@@ -13,17 +13,22 @@
   ARGV[1]                this poller's identity
   ARGV[2]                the channel to announce changes on (PUBLISH; the message is
                          `<identity of the caller>\n<class>`)
-  ARGV[4c-1 .. 4c+2]     for class c: its name, its cap, `keep`, `desired`
+  ARGV[5c-2 .. 5c+2]     for class c: its name, its cap, `known`, `keep`, `desired`
 
-  Absolute, so a repeated call (a reply lost to a reconnect) changes nothing:
-    keep     the leases this poller must keep now (its running invocations)
+    known    the leases this poller knows it holds (as the last call said)
+    keep     the leases it keeps: all it knows of but those it gives back (freed while others
+             wait), and at least its running invocations
     desired  the leases it would like to hold now (running, plus what its waiting jobs need)
-  The poller gives back what it holds beyond `desired`; while others wait in the line, it gives
-  back everything beyond `keep`, so a freed lease goes to the line and not back to its holder.
-  Then the line is served in order while the class has room, this poller included.
+  While others wait in the line, the poller gives back `known` − `keep` leases, so a freed lease
+  goes to the line and not back to its holder — but not leases granted to it since (by other
+  pollers' calls), which it has not had the chance to use yet. It gives back
+  what it holds beyond `desired`, and never goes below `keep`, so a call repeated after a lost
+  reply cannot take a lease from under a running invocation. Then the line is served in order
+  while the class has room, this poller included.
 
-  Announces the class on the channel when this poller joins the line (holders that keep idle
-  leases give them back) and when a lease goes to another poller (it learns by calling again).
+  Announces the class on the channel whenever this poller is left waiting in the line (holders
+  that keep idle leases give them back; a waiter asks again every second, so a lost announcement
+  is repeated), and when a lease goes to another poller (it learns by calling again).
 
   Returns, per class: the leases this poller holds, then how many others wait in the line.
 ]]
@@ -32,22 +37,19 @@ local nc = #KEYS / 2
 local out = {}
 for c = 1, nc do
   local hash, line = KEYS[2 * c - 1], KEYS[2 * c]
-  local a = 4 * c - 1
-  local cls, cap, keep, desired = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local a = 5 * c - 2
+  local cls, cap, known, keep, desired = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local hf, wf = 'h|' .. me, 'w|' .. me
   local held = tonumber(redis.call('HGET', hash, hf) or '0')
   local wanted = tonumber(redis.call('HGET', hash, wf) or '0')
   local others = redis.call('LLEN', line) - (wanted > 0 and 1 or 0)
-  local limit = others > 0 and math.min(keep, desired) or desired
-  if held > limit then held = limit end
+  if others > 0 then held = math.max(keep, held - math.max(0, known - keep)) end
+  if held > desired then held = math.max(keep, desired) end
   if held > 0 then redis.call('HSET', hash, hf, held) else redis.call('HDEL', hash, hf) end
   local want = desired - held
   if want > 0 then
     redis.call('HSET', hash, wf, want)
-    if wanted == 0 then
-      redis.call('RPUSH', line, me)
-      redis.call('PUBLISH', channel, me .. '\n' .. cls)
-    end
+    if wanted == 0 then redis.call('RPUSH', line, me) end
   elseif wanted > 0 then
     redis.call('HDEL', hash, wf)
     redis.call('LREM', line, 0, me)
@@ -74,8 +76,8 @@ for c = 1, nc do
       if who == me then held = held + 1 else announce = true end
     end
   end
-  if announce then redis.call('PUBLISH', channel, me .. '\n' .. cls) end
   local mine = tonumber(redis.call('HGET', hash, wf) or '0') > 0 and 1 or 0
+  if announce or mine == 1 then redis.call('PUBLISH', channel, me .. '\n' .. cls) end
   out[2 * c - 1] = held
   out[2 * c] = redis.call('LLEN', line) - mine
 end

@@ -15,6 +15,8 @@ beforeAll(async () => {
     functions: [
       { name: 'ok', entry: HANDLERS, handlerExport: 'batch', timeoutSeconds: 5, memoryMb: 128, concurrency: 5, environment: { REDIS_URL: 'redis://127.0.0.1:1/0' } },
       { name: 'slow', entry: HANDLERS, handlerExport: 'slow', timeoutSeconds: 1, memoryMb: 128, concurrency: 1, environment: {} },
+      // Room for a cold start on a loaded machine: only the second, concurrent call may fail (429).
+      { name: 'busy', entry: HANDLERS, handlerExport: 'slow', timeoutSeconds: 20, memoryMb: 128, concurrency: 1, environment: {} },
     ],
   });
 });
@@ -43,7 +45,7 @@ describe.each([
     expect(r).toMatchObject({ kind: 'function-error', body: { errorType: 'Sandbox.Timedout' } });
   });
   it('classifies 429 as throttled', async () => {
-    const [a, b] = await Promise.all([inv.invoke('slow', event([0.5]), 1), inv.invoke('slow', event([0.5]), 1)]);
+    const [a, b] = await Promise.all([inv.invoke('busy', event([0.5]), 20), inv.invoke('busy', event([0.5]), 20)]);
     expect([a.kind, b.kind].sort()).toEqual(['response', 'throttled']);
   });
   it('classifies 413 as too large', async () => {
