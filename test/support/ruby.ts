@@ -38,7 +38,10 @@ export interface Sidekiq {
   problem(): string | undefined;
   /** The command line that runs `args` with this entry's gems: `[test/ruby/exec, entry, ...args]`. */
   command(args: readonly string[]): [string, string[]];
-  /** Runs `ruby -e script` with REDIS_URL set; returns stdout. Throws with stderr on failure. */
+  /**
+   * Runs `ruby -e script` with REDIS_URL set; returns stdout. Throws with stderr on failure. Sidekiq is
+   * required first with its logger at WARN: 7.x logs its Redis connection at INFO on stdout.
+   */
   run(script: string, redisUrl: string, env?: NodeJS.ProcessEnv): string;
   /** Starts a long-running Ruby process (`args` are ruby's) with REDIS_URL set. */
   spawn(args: readonly string[], redisUrl: string, env?: NodeJS.ProcessEnv): ChildProcess;
@@ -52,6 +55,8 @@ export function lockedGems(lockfile: string): Map<string, string> {
   for (const m of lockfile.matchAll(/^ {4}([A-Za-z0-9_.-]+) \(([^)]+)\)$/gm)) gems.set(m[1]!, m[2]!);
   return gems;
 }
+
+const QUIET = 'require "sidekiq"; Sidekiq.logger.level = Logger::WARN';
 
 function makeSidekiq(entry: string): Sidekiq {
   const dir = join(ROOT, 'test/ruby', entry);
@@ -83,7 +88,7 @@ function makeSidekiq(entry: string): Sidekiq {
     command,
     run(script, redisUrl, env = {}) {
       try {
-        return execFileSync(RUBY_EXEC, [entry, 'ruby', '-e', script], {
+        return execFileSync(RUBY_EXEC, [entry, 'ruby', '-e', QUIET, '-e', script], {
           encoding: 'utf8',
           env: { ...process.env, REDIS_URL: redisUrl, ...env },
           maxBuffer: 64 * 1024 * 1024,
