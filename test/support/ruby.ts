@@ -22,6 +22,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The one script that sets up an entry's environment (shared with the install script and benchmarks). */
 export const RUBY_EXEC = join(ROOT, 'test/ruby/exec');
 
+/**
+ * Ruby that sets ActiveJob up on Sidekiq as a Rails app on the entry would (test/ruby/active_job.rb): Sidekiq's
+ * own adapter from 7.3 on, Rails' before. Use it in place of `ActiveJob::Base.queue_adapter = :sidekiq`.
+ */
+export const REQUIRE_ACTIVE_JOB = `require ${JSON.stringify(join(ROOT, 'test/ruby/active_job.rb'))}`;
+
 /** One entry of the Sidekiq matrix. */
 export interface Sidekiq {
   /** The entry's folder under test/ruby, e.g. `sidekiq-7.3`. */
