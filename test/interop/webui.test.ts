@@ -109,7 +109,7 @@ forEachSidekiq((sk) => describe('Ruby Sidekiq reads our state', () => {
     await t.redis.zadd(K.schedule, '1.0', '{"args":["no class"]}', '2.0', 'not json at all');
     await promoteDue({ redis: t.redis, keys: K }); // both unreadable entries → the morgue
     // Act
-    const pages = ['/', '/stats', '/busy', '/queues', '/queues/default', '/retries', `/retries/${retry.score}-${retry.jid}`, '/scheduled', '/morgue'];
+    const pages = ['/', '/stats', '/busy', '/queues', '/queues/default', '/retries', `/retries/${retry.score}-${retry.jid}`, '/scheduled', '/morgue', ...(sk.major >= 7 ? ['/metrics'] : [])];
     const out = JSON.parse(sk.run(`
       require 'sidekiq'; require 'sidekiq/api'; require 'sidekiq/web'; require 'rack/mock'; require 'json'
       require 'rack/session/cookie'

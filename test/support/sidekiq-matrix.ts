@@ -85,7 +85,10 @@ function makeSidekiq(entry: string): Sidekiq {
       const r = spawnSync(RUBY_EXEC, [entry, 'ruby', '-e', probe], { encoding: 'utf8' });
       if (r.status === 0 && r.stdout === version) problem = undefined;
       else {
-        const why = r.status === 0 ? `it loads Sidekiq ${r.stdout}, not the locked ${version}` : (r.error?.message ?? r.stderr ?? '').trim().split('\n').find((l) => /Could not find|cannot load|not found|Error/.test(l)) ?? r.stderr.trim().split('\n')[0];
+        const lines = (r.error?.message ?? r.stderr ?? '').trim().split('\n');
+        const line = lines.find((l) => /Could not find|cannot load|not found|Error/.test(l)) ?? lines[0] ?? '';
+        // Bundler's "Could not find sidekiq-7.3.10, … in locally installed gems", without the file:line prefix.
+        const why = r.status === 0 ? `it loads Sidekiq ${r.stdout}, not the locked ${version}` : line.replace(/^\S+:\d+:in `[^']*': /, '');
         const fix = entry === 'sidekiq-6.4' ? 'apt-get install ruby ruby-sidekiq ruby-activejob ruby-redis-namespace ruby-sidekiq-cron, then test/ruby/install sidekiq-6.4' : `test/ruby/install ${entry}`;
         problem = `Sidekiq matrix entry ${entry} (Sidekiq ${version}) is not installed: ${why}. Fix: ${fix}`;
       }
