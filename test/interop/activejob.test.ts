@@ -1,30 +1,29 @@
 /**
- * ActiveJob payloads against real Ruby ActiveJob 6.1 and Sidekiq 6.4.1 (Debian's packages):
+ * ActiveJob payloads against real Ruby ActiveJob and Sidekiq, every entry of the matrix (ActiveJob 6.1 on
+ * Sidekiq 6.4.1; ActiveJob 7.2 on Sidekiq 7.3 with Sidekiq's own adapter):
  * what `wrapActiveJob` builds, Ruby runs with the intended Ruby values; what Rails enqueues,
  * `unwrapActiveJob` reads into the intended JS values.
  */
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AJ_WRAPPER_RAILS, activeJobGlobalId, activeJobKeywords, activeJobSymbol, unwrapActiveJob, wrapActiveJob } from '../../lib/protocol/activejob.js';
 import { readJob, type FetchedJob } from '../../lib/protocol/job.js';
 import { writeObject } from '../../lib/protocol/json.js';
 import { writeTimestamp } from '../../lib/protocol/time.js';
 import { generateJid } from '../../lib/protocol/validate.js';
 import { useRedis } from '../support/redis.js';
-import { describeRuby, runRuby } from '../support/ruby.js';
+import { forEachSidekiq, REQUIRE_ACTIVE_JOB } from '../support/ruby.js';
 
 const RUBY_PRELUDE = String.raw`
 $VERBOSE = nil
 require "sidekiq"
 require "sidekiq/api"
-require "active_job"
+${REQUIRE_ACTIVE_JOB}
 require "active_support/all"
 require "json"
 Sidekiq.configure_client { |c| c.redis = {url: ENV.fetch("REDIS_URL")} }
 Sidekiq.logger.level = Logger::WARN
 Time.zone = "UTC"
 GlobalID.app = "app"
-ActiveJob::Base.logger = Logger.new(nil)
-ActiveJob::Base.queue_adapter = :sidekiq
 class User
   include GlobalID::Identification
   attr_reader :id
@@ -53,9 +52,9 @@ function only(redis: { lrange(k: string, a: number, b: number): Promise<string[]
   });
 }
 
-describeRuby('activejob interop (Ruby ActiveJob 6.1)', () => {
-  const t = useRedis();
+const t = useRedis();
 
+forEachSidekiq((sk) => describe(`activejob interop (Ruby ActiveJob ${sk.gems.get('activejob')})`, () => {
   it('runs a job built by wrapActiveJob with Symbols, a Time, a GlobalID and real keyword arguments', async () => {
     // Prepare
     const now = Date.now();
@@ -80,7 +79,7 @@ describeRuby('activejob interop (Ruby ActiveJob 6.1)', () => {
 
     // Act: Ruby fetches the job and runs it as Sidekiq's JobWrapper would; perform's strict
     // signature raises ArgumentError unless the last hash arrives as keyword arguments.
-    const out = runRuby(
+    const out = sk.run(
       `${RUBY_PRELUDE}
       class InteropJob < ActiveJob::Base
         def perform(n, s, sym, hash, time, user, at:, mode:)
@@ -105,7 +104,7 @@ describeRuby('activejob interop (Ruby ActiveJob 6.1)', () => {
 
   it('reads a job Rails enqueued with perform_later into plain JS values', async () => {
     // Prepare
-    runRuby(
+    sk.run(
       `${RUBY_PRELUDE}
       class WelcomeJob < ActiveJob::Base
         queue_as :mailers
@@ -128,7 +127,7 @@ describeRuby('activejob interop (Ruby ActiveJob 6.1)', () => {
 
   it('keeps a big integer Rails wrote exactly when the payload is parsed losslessly', async () => {
     // Prepare
-    runRuby(
+    sk.run(
       `${RUBY_PRELUDE}
       class BigJob < ActiveJob::Base
         def perform(*) = nil
@@ -145,4 +144,4 @@ describeRuby('activejob interop (Ruby ActiveJob 6.1)', () => {
     // Assess
     expect(aj.arguments).toEqual([2n ** 64n + 1n]);
   });
-});
+}));

@@ -1,10 +1,10 @@
 /**
- * What the poller writes is read and acted on by real Ruby Sidekiq 6.4.1: RetrySet and DeadSet
- * entries, and "Retry now" from Ruby puts a job back that the poller runs again.
+ * What the poller writes is read and acted on by real Ruby Sidekiq, every Sidekiq of the matrix:
+ * RetrySet and DeadSet entries; "Retry now", kill and delete from Ruby; the Busy page and Quiet/Stop.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
-import { describeRuby, runRuby } from '../support/ruby.js';
+import { forEachSidekiq } from '../support/ruby.js';
 import { startStack, eventually, executions, type Stack } from '../support/stack.js';
 import { Client } from '../../lib/client.js';
 
@@ -15,7 +15,7 @@ afterEach(async () => {
   stack = undefined;
 });
 
-describeRuby('poller ↔ Ruby Sidekiq', () => {
+forEachSidekiq((sk) => describe('poller ↔ Ruby Sidekiq', () => {
   it('writes retry and dead entries that Sidekiq::RetrySet and DeadSet read, and Ruby retries run again', async () => {
     // Prepare: one failure to retry, one straight to the dead set
     stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
@@ -24,7 +24,7 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     const dead = await client.push({ class: 'FailJob', queue: 'q', args: ['gone'], retry: 0 });
     await eventually(async () => (await t.redis.zcard('retry')) === 1 && (await t.redis.zcard('dead')) === 1);
     // Act: Ruby reads both sets, then retries both
-    const out = runRuby(
+    const out = sk.run(
       `require "sidekiq/api"; require "json"
        Sidekiq.redis { |c| c.ping }
        r = Sidekiq::RetrySet.new.first
@@ -53,11 +53,36 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     expect(typeof again.retried_at).toBe('number');
   });
 
+  it('Ruby kills a retry entry and deletes entries of both sets; the dead one keeps our error fields', async () => {
+    // Prepare: two failures in retry, one in dead
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    const client = new Client({ redis: t.redis });
+    const toKill = await client.push({ class: 'FailJob', queue: 'q', args: ['kill me'] });
+    const toDelete = await client.push({ class: 'FailJob', queue: 'q', args: ['delete me'] });
+    const deadOne = await client.push({ class: 'FailJob', queue: 'q', args: ['dead'], retry: 0 });
+    await eventually(async () => (await t.redis.zcard('retry')) === 2 && (await t.redis.zcard('dead')) === 1);
+    await stack.close();
+    stack = undefined;
+    // Act: SortedEntry#kill, #delete, as the Web UI's buttons do
+    const out = sk.run(
+      `require "sidekiq/api"; require "json"
+       Sidekiq::RetrySet.new.find_job(${JSON.stringify(toKill)}).kill
+       Sidekiq::RetrySet.new.find_job(${JSON.stringify(toDelete)}).delete
+       Sidekiq::DeadSet.new.find_job(${JSON.stringify(deadOne)}).delete
+       d = Sidekiq::DeadSet.new.to_a
+       print JSON.generate({retry: Sidekiq::RetrySet.new.size, dead: d.map { |e| [e.jid, e.item["error_class"], e.item["error_message"], e.item["retry_count"]] }})`,
+      t.url,
+    );
+    // Assess
+    expect(JSON.parse(out)).toEqual({ retry: 0, dead: [[toKill, 'CustomError', 'kill me', 0]] });
+    expect(await t.redis.llen('queue:q')).toBe(0);
+  });
+
   it('renders a retry entry\'s detail page in the Sidekiq Web UI', async () => {
     stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
     await new Client({ redis: t.redis }).push({ class: 'FailJob', queue: 'q', args: ['web'] });
     await eventually(async () => (await t.redis.zcard('retry')) === 1);
-    const out = runRuby(
+    const out = sk.run(
       `require "sidekiq/web"; require "rack/mock"; require "securerandom"
        r = Sidekiq::RetrySet.new.first
        app = Sidekiq::Web.new
@@ -74,7 +99,7 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);
     const id = stack.running.poller.identity;
     const signal = (method: string) =>
-      runRuby(`require "sidekiq/api"; p = Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} } or abort("no process"); p.${method}`, t.url);
+      sk.run(`require "sidekiq/api"; p = Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} } or abort("no process"); p.${method}`, t.url);
     // Act: quiet
     signal('quiet!');
     await eventually(async () => (await t.redis.hget(id, 'quiet')) === 'true', 10_000, 'the process to show quiet');
@@ -83,7 +108,7 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     await new Promise((r) => setTimeout(r, 1500));
     // Assess: a quiet poller fetches nothing, and Ruby sees it as stopping
     expect(await t.redis.llen('queue:q')).toBe(1);
-    expect(runRuby(`require "sidekiq/api"; print Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} }.stopping?`, t.url)).toBe('true');
+    expect(sk.run(`require "sidekiq/api"; print Sidekiq::ProcessSet.new.find { |x| x["identity"] == ${JSON.stringify(id)} }.stopping?`, t.url)).toBe('true');
     // Act: stop
     signal('stop!');
     await stack.running.poller.done;
@@ -94,16 +119,15 @@ describeRuby('poller ↔ Ruby Sidekiq', () => {
     stack = await startStack(t.url, [{ class: 'SlowJob', queue: 'q', handler: 'slow' }]);
     const jid = await new Client({ redis: t.redis }).push({ class: 'SlowJob', queue: 'q', args: [3] });
     await eventually(async () => (await t.redis.hlen(`${stack!.running.poller.identity}:work`)) === 1, 10_000, 'the job in the work hash');
-    const out = runRuby(
+    const out = sk.run(
       `require "sidekiq/web"; require "sidekiq/api"; require "rack/mock"
        res = Rack::MockRequest.new(Sidekiq::Web.new).get("/busy", "rack.session" => {})
        puts res.status
        puts res.body.include?(${JSON.stringify(stack.running.poller.identity.split(':').slice(0, 2).join(':'))})
        puts res.body.include?("sidekiq-lambda")
-       puts Sidekiq::Workers.new.map { |_p, _t, w| (w["payload"].is_a?(String) ? JSON.parse(w["payload"]) : w["payload"])["jid"] }.join(",")`,
+       puts Sidekiq::Workers.new.map { |_p, _t, w| w.respond_to?(:job) ? w.job.jid : w["payload"]["jid"] }.join(",")`,
       t.url,
     );
     expect(out.trim().split('\n').slice(-4)).toEqual(['200', 'true', 'true', jid]);
   });
-});
-
+}));

@@ -1,9 +1,9 @@
 /**
- * Promotion racing real Ruby Sidekiq: two of our promoters and `Sidekiq::Scheduled::Enq` on the
- * same due jobs; each job must end up in its queue exactly once.
+ * Promotion racing real Ruby Sidekiq, every entry of the matrix: two of our promoters and
+ * `Sidekiq::Scheduled::Enq` on the same due jobs; each job must end up in its queue exactly once.
  */
-import { expect, it } from 'vitest';
-import { describeRuby, runRuby, spawnRuby } from '../support/ruby.js';
+import { describe, expect, it } from 'vitest';
+import { forEachSidekiq } from '../support/ruby.js';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { promoteDue } from '../../lib/sidekiq/scheduled.js';
@@ -25,17 +25,20 @@ async function seed(n: number): Promise<void> {
 // 20,000 of the jobs are retries, the rest scheduled: both sets are raced.
 const i2set = (start: number): string => (start % 15000 === 0 ? K.retry : K.schedule);
 
-describeRuby('promotion racing Ruby Sidekiq', () => {
+/** `Sidekiq::Scheduled::Enq` as each version builds it: 7.x takes the configuration. */
+const NEW_ENQ = 'Sidekiq::Scheduled::Enq.new(*(Sidekiq.respond_to?(:default_configuration) ? [Sidekiq.default_configuration] : []))';
+
+forEachSidekiq((sk) => describe('promotion racing Ruby Sidekiq', () => {
   it('two of our promoters and Sidekiq::Scheduled::Enq move 50,000 due jobs, each exactly once', async () => {
     // Prepare
     const n = 50_000;
     await seed(n);
-    const ruby = spawnRuby(['-e', `
+    const ruby = sk.spawn(['-e', `
       require 'sidekiq'; require 'sidekiq/scheduled'
       Sidekiq.logger.level = :warn
       Sidekiq.redis { |c| c.set('ruby-ready', '1') }
       sleep 0.005 until Sidekiq.redis { |c| c.get('go') }
-      Sidekiq::Scheduled::Enq.new.enqueue_jobs
+      ${NEW_ENQ}.enqueue_jobs
       puts 'done'
     `], t.url);
     let rubyErr = '';
@@ -79,11 +82,11 @@ describeRuby('promotion racing Ruby Sidekiq', () => {
   it('jobs we promote are read by Ruby as Sidekiq would have pushed them', async () => {
     await t.redis.zadd(K.retry, '1700000000.0', job(1));
     await promoteDue({ redis: t.redis, keys: K, version: 7 });
-    const out = runRuby(`
+    const out = sk.run(`
       require 'sidekiq/api'
       j = Sidekiq::Queue.new('low').first
       print [j.jid, j.klass, j.args.inspect, j.enqueued_at.class, Sidekiq::Queue.new('low').latency < 5].join('|')
     `, t.url);
     expect(out).toBe(`${jidOf(1)}|HardJob|[1, 12345678901234567890, 1.0]|Time|true`);
   });
-});
+}));

@@ -1,9 +1,9 @@
 /**
- * Real Ruby Sidekiq 6.4.1 reads what we write: the API (`ProcessSet`, `Workers`, `Stats`, the
- * sorted sets) and every Web UI page, rendered by `Sidekiq::Web` through `Rack::MockRequest`.
+ * Real Ruby Sidekiq — each Sidekiq of the matrix — reads what we write: the API (`ProcessSet`, `WorkSet`,
+ * `Stats`, the sorted sets) and every Web UI page, rendered by `Sidekiq::Web` through `Rack::MockRequest`.
  */
-import { afterEach, expect, it } from 'vitest';
-import { describeRuby, runRuby } from '../support/ruby.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { forEachSidekiq } from '../support/ruby.js';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { Heartbeat, makeIdentity, type RemoteSignal, type WorkEntry } from '../../lib/sidekiq/heartbeat.js';
@@ -14,6 +14,7 @@ import { readJob, type JobPayload } from '../../lib/protocol/job.js';
 import { score } from '../../lib/protocol/time.js';
 import { killJob, retryJob } from '../../lib/sidekiq/api.js';
 import { promoteDue } from '../../lib/sidekiq/scheduled.js';
+import { eventually } from '../support/stack.js';
 
 const t = useRedis();
 const K = makeKeys();
@@ -53,7 +54,7 @@ async function writeRetry(client: Client, n: number): Promise<{ jid: string; sco
   return { jid, score: s };
 }
 
-describeRuby('Ruby Sidekiq reads our state', () => {
+forEachSidekiq((sk) => describe('Ruby Sidekiq reads our state', () => {
   it('ProcessSet, Workers, Stats and the sorted sets see our process, jobs and counters', async () => {
     // Prepare
     const client = new Client({ redis: t.redis });
@@ -68,13 +69,16 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     const killed = await writeRetry(client, 3);
     await killJob({ redis: t.redis, keys: K }, killed.jid);
     // Act
-    const out = JSON.parse(runRuby(`
+    const out = JSON.parse(sk.run(`
       require 'sidekiq'; require 'sidekiq/api'; require 'json'
       ps = Sidekiq::ProcessSet.new.to_a
       s = Sidekiq::Stats.new
       puts JSON.dump({
         processes: ps.map { |p| { identity: p.identity, quiet: p.stopping?, busy: p['busy'], queues: p['queues'], labels: p.labels, concurrency: p['concurrency'], tag: p.tag } },
-        workers: Sidekiq::Workers.new.map { |pid, tid, w| [pid, tid, w['queue'], w['payload']['jid'], w['run_at']] },
+        # What 7.x reads beside (the Busy page's weights, version and embedded label).
+        process7: ps.map { |p| p.respond_to?(:weights) ? { weights: p.weights, version: p.version, embedded: p.embedded? } : nil },
+        # 6.x yields a Hash with the payload parsed; 7.x a Sidekiq::Work whose #job parses it.
+        workers: Sidekiq::Workers.new.map { |pid, tid, w| w.respond_to?(:job) ? [pid, tid, w.queue, w.job.jid, w.run_at.to_i] : [pid, tid, w['queue'], w['payload']['jid'], w['run_at']] },
         stats: { processed: s.processed, failed: s.failed, retry: s.retry_size, scheduled: s.scheduled_size, dead: s.dead_size, workers: s.workers_size, processes: s.processes_size, enqueued: s.enqueued },
         retries: Sidekiq::RetrySet.new.map { |e| [e.jid, e['retry_count'], e['error_class'], e.queue] },
         scheduled: Sidekiq::ScheduledSet.new.map { |e| e.klass },
@@ -83,6 +87,7 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     `, t.url));
     // Assess
     expect(out.processes).toEqual([{ identity: hb.identity, quiet: false, busy: 1, queues: ['default', 'low'], labels: ['blue', 'sidekiq-lambda'], concurrency: 50, tag: 'orders' }]);
+    expect(out.process7).toEqual([sk.major >= 7 ? { weights: [{ default: 0, low: 0 }], version: 'sidekiq-lambda/0.1.0', embedded: false } : null]);
     expect(out.workers).toEqual([[hb.identity, 'abc', 'default', jid, expect.any(Number)]]);
     expect(out.stats).toEqual({ processed: 10, failed: 3, retry: 1, scheduled: 1, dead: 1, workers: 1, processes: 1, enqueued: 1 });
     expect(out.retries).toEqual([[retry.jid, 0, 'RuntimeError', 'default']]);
@@ -104,8 +109,8 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     await t.redis.zadd(K.schedule, '1.0', '{"args":["no class"]}', '2.0', 'not json at all');
     await promoteDue({ redis: t.redis, keys: K }); // both unreadable entries → the morgue
     // Act
-    const pages = ['/', '/busy', '/queues', '/queues/default', '/retries', `/retries/${retry.score}-${retry.jid}`, '/scheduled', '/morgue'];
-    const out = JSON.parse(runRuby(`
+    const pages = ['/', '/stats', '/busy', '/queues', '/queues/default', '/retries', `/retries/${retry.score}-${retry.jid}`, '/scheduled', '/morgue', ...(sk.major >= 7 ? ['/metrics'] : [])];
+    const out = JSON.parse(sk.run(`
       require 'sidekiq'; require 'sidekiq/api'; require 'sidekiq/web'; require 'rack/mock'; require 'json'
       require 'rack/session/cookie'
       web = Rack::Builder.new { use Rack::Session::Cookie, secret: 's' * 64; run Sidekiq::Web }
@@ -119,6 +124,9 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     expect(out['/busy']![1]).toContain('lambdahost:' + process.pid);
     expect(out['/busy']![1]).toContain('sidekiq-lambda');
     expect(out['/busy']![1]).toContain('QueuedJob');
+    expect(out['/busy']![1]).toMatch(/Queues: <\/b>\s*default, low/);
+    if (sk.major >= 7) expect(out['/busy']![1]).toMatch(/Version: <\/b>\s*sidekiq-lambda\/0\.1\.0/);
+    expect(JSON.parse(out['/stats']![1]).sidekiq).toMatchObject({ busy: 1, processes: 1, enqueued: 1, scheduled: 1, retries: 1, dead: 3 });
     expect(out['/queues']![1]).toContain('default');
     expect(out['/queues/default']![1]).toContain(jid);
     expect(out['/retries']![1]).toContain('boom 5');
@@ -135,11 +143,11 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     running = hb;
     await hb.start();
     // Act
-    runRuby(`require 'sidekiq/api'; Sidekiq::ProcessSet.new.each(&:quiet!)`, t.url);
-    await new Promise((r) => setTimeout(r, 700)); // one interval, then the next beat reports quiet
-    const quiet = runRuby(`require 'sidekiq/api'; print Sidekiq::ProcessSet.new.first.stopping?`, t.url);
-    runRuby(`require 'sidekiq/api'; Sidekiq::ProcessSet.new.each(&:stop!)`, t.url);
-    await new Promise((r) => setTimeout(r, 400));
+    sk.run(`require 'sidekiq/api'; Sidekiq::ProcessSet.new.each(&:quiet!)`, t.url);
+    await eventually(() => signals.includes('TSTP') && t.redis.hget(hb.identity, 'quiet').then((q) => q === 'true'), 10_000, 'the quiet beat');
+    const quiet = sk.run(`require 'sidekiq/api'; print Sidekiq::ProcessSet.new.first.stopping?`, t.url);
+    sk.run(`require 'sidekiq/api'; Sidekiq::ProcessSet.new.each(&:stop!)`, t.url);
+    await eventually(() => signals.includes('TERM'), 10_000, 'TERM');
     // Assess
     expect(signals).toEqual(['TSTP', 'TERM']);
     expect(quiet).toBe('true');
@@ -149,10 +157,10 @@ describeRuby('Ruby Sidekiq reads our state', () => {
     const client = new Client({ redis: t.redis });
     const a = await writeRetry(client, 7);
     const b = await writeRetry(client, 8);
-    runRuby(`require 'sidekiq/api'; Sidekiq::RetrySet.new.find_job('${a.jid}').retry`, t.url);
+    sk.run(`require 'sidekiq/api'; Sidekiq::RetrySet.new.find_job('${a.jid}').retry`, t.url);
     await retryJob({ redis: t.redis, keys: K }, b.jid);
     const jobs = (await t.redis.lrange('queue:default', 0, -1)).map((j) => JSON.parse(j) as JobPayload);
     expect(jobs.map((j) => [j.jid, j.retry_count])).toEqual([[b.jid, -1], [a.jid, -1]]);
     expect(await t.redis.zcard(K.retry)).toBe(0);
   });
-});
+}));

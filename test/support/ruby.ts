@@ -1,30 +1,48 @@
 /**
- * Real Ruby Sidekiq for interop tests. Tests that need it use `describeRuby`, which skips loudly
- * where Ruby Sidekiq is not installed — and fails under CI=true, where it must be.
+ * Real Ruby Sidekiq for interop tests, once per entry of the Sidekiq matrix (test/support/sidekiq-matrix.ts):
+ * `forEachSidekiq(body)` runs a test body once per entry, inside `describe('Sidekiq <version>')`; it skips an
+ * entry loudly where its gems are not installed, and fails under CI=true, naming the entry and the missing gem.
+ * Inside, `sk.run` / `sk.spawn` start Ruby with exactly that entry's gems.
+ *
+ * @example
+ * forEachSidekiq((sk) => {
+ *   it('Ruby reads our job', async () => {
+ *     expect(sk.run('require "sidekiq/api"; print Sidekiq::Queue.new.size', t.url)).toBe('1');
+ *   });
+ * });
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { describe, it } from 'vitest';
+import { isSelected, SIDEKIQ_6, SIDEKIQS, type Sidekiq } from './sidekiq-matrix.js';
 
-let cached: string | undefined | null = null;
+export { REQUIRE_ACTIVE_JOB, SIDEKIQ_6, SIDEKIQS, type Sidekiq } from './sidekiq-matrix.js';
 
-/** Why Ruby Sidekiq is unusable here, or undefined when it works. */
-export function rubyProblem(): string | undefined {
-  if (cached !== null) return cached;
-  const r = spawnSync('ruby', ['-e', 'require "sidekiq"; require "sidekiq/api"; require "active_job"; print Sidekiq::VERSION'], { encoding: 'utf8' });
-  cached = r.status === 0 ? undefined : `ruby with ruby-sidekiq and ruby-activejob is not installed (${(r.error?.message ?? r.stderr ?? '').trim().split('\n')[0]}); apt-get install ruby ruby-sidekiq ruby-activejob`;
-  return cached;
+/**
+ * Runs `body` once per Sidekiq under test, each inside `describe(sk.label)`. An entry whose gems are missing is
+ * skipped with a loud warning locally and fails under CI=true with a message naming the entry and the gem.
+ */
+export function forEachSidekiq(body: (sk: Sidekiq) => void, opts: { only?: (sk: Sidekiq) => boolean } = {}): void {
+  for (const sk of SIDEKIQS) {
+    if (opts.only && !opts.only(sk)) continue;
+    describeSidekiq(sk, sk.label, () => body(sk));
+  }
 }
 
-/** `describe` for tests that drive real Ruby Sidekiq: loud skip locally, failure under CI=true. */
-export function describeRuby(name: string, body: () => void): void {
-  const problem = rubyProblem();
+/** `describe` for one entry: loud skip locally where it is missing or deselected, failure under CI=true. */
+export function describeSidekiq(sk: Sidekiq, name: string, body: () => void): void {
+  if (!isSelected(sk)) {
+    console.warn(`\n*** SKIPPED "${name}" (${sk.entry}): not in SIDEKIQ_MATRIX=${process.env.SIDEKIQ_MATRIX} ***\n`);
+    describe.skip(name, body);
+    return;
+  }
+  const problem = sk.problem();
   if (!problem) {
     describe(name, body);
     return;
   }
   if (process.env.CI === 'true') {
     describe(name, () => {
-      it('needs Ruby Sidekiq (required under CI=true)', () => {
+      it(`needs the Sidekiq matrix entry ${sk.entry} (required under CI=true)`, () => {
         throw new Error(problem);
       });
     });
@@ -34,21 +52,20 @@ export function describeRuby(name: string, body: () => void): void {
   describe.skip(name, body);
 }
 
-/** Runs a Ruby script with REDIS_URL set; returns stdout. Throws with stderr on failure. */
-export function runRuby(script: string, redisUrl: string, env: NodeJS.ProcessEnv = {}): string {
-  try {
-    return execFileSync('ruby', ['-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, REDIS_URL: redisUrl, ...env },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`ruby failed: ${err.stderr || err.message}`);
-  }
+/**
+ * `describe` for tests that drive Debian's Sidekiq 6.4.1 only.
+ * @deprecated Use `forEachSidekiq` so the test runs against every Sidekiq of the matrix.
+ */
+export function describeRuby(name: string, body: () => void): void {
+  describeSidekiq(SIDEKIQ_6, name, body);
 }
 
-/** Starts a long-running Ruby process (e.g. a `sidekiq` server) with REDIS_URL set. */
+/** @deprecated Use `sk.run` inside `forEachSidekiq`. Runs on Debian's Sidekiq 6.4.1. */
+export function runRuby(script: string, redisUrl: string, env: NodeJS.ProcessEnv = {}): string {
+  return SIDEKIQ_6.run(script, redisUrl, env);
+}
+
+/** @deprecated Use `sk.spawn` inside `forEachSidekiq`. Runs on Debian's Sidekiq 6.4.1. */
 export function spawnRuby(args: string[], redisUrl: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn('ruby', args, { env: { ...process.env, REDIS_URL: redisUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return SIDEKIQ_6.spawn(args, redisUrl, env);
 }

@@ -16,7 +16,7 @@ import {
 import type { JobPayload } from '../../../lib/protocol/job.js';
 import { parseLossless } from '../../../lib/protocol/json.js';
 import { JobValidationError } from '../../../lib/protocol/validate.js';
-import { fixture } from './fixtures.js';
+import { fixture, type FixtureVersion } from './fixtures.js';
 
 const S = 'ActiveJob::Serializers::';
 
@@ -31,7 +31,7 @@ function makeJob(overrides: Partial<JobPayload> = {}): JobPayload {
   };
 }
 
-function loadFixture(version: '6.4.1' | '7.3.9' | '8.1.7', kind: string): JobPayload {
+function loadFixture(version: FixtureVersion, kind: string): JobPayload {
   return parseLossless(fixture(version, kind).raw) as JobPayload;
 }
 
@@ -69,6 +69,30 @@ describe('activejob', () => {
         'a_symbol',
         'gid://app/User/42',
         '1.5',
+        'String',
+        {
+          kwarg: 3,
+          when: new Date('2024-01-02T03:04:05.123Z'),
+          dt: new Date('2024-01-02T01:04:05Z'),
+          zoned: new Date('2024-01-02T03:04:05Z'),
+          d: '2024-01-02',
+          dur: 300,
+          user: 'gid://app/User/7',
+        },
+      ]);
+    });
+
+    it('decodes every argument of the real ActiveJob 7.2 / Sidekiq 7.3.10 payload (Sidekiq\'s own adapter)', () => {
+      // Act
+      const job = loadFixture('7.3.10', 'activejob');
+      const aj = unwrapActiveJob(job)!;
+
+      // Assess
+      expect(job.class).toBe(AJ_WRAPPER_RAILS);
+      expect(aj.data).toMatchObject({ job_class: 'MyJob', queue_name: 'mailers', provider_job_id: null, executions: 0, scheduled_at: null });
+      expect(aj.arguments).toEqual([
+        1, 's', 2.5, null, true, 2n ** 70n, { str: 1, sym: 'val' }, { a: 1 }, [1, [2]], 'a_symbol', 'gid://app/User/42', '1.5',
+        { begin: 1, end: 10, excludeEnd: true },
         'String',
         {
           kwarg: 3,

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../fixtures/sidekiq/', import.meta.url));
 
-export const VERSIONS = ['6.4.1', '7.3.9', '8.1.7'] as const;
+export const VERSIONS = ['6.4.1', '7.3.9', '7.3.10', '8.1.7'] as const;
 export type FixtureVersion = (typeof VERSIONS)[number];
 
 export interface Fixture {
