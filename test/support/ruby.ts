@@ -17,14 +17,36 @@ export function rubyProblem(): string | undefined {
 
 /** `describe` for tests that drive real Ruby Sidekiq: loud skip locally, failure under CI=true. */
 export function describeRuby(name: string, body: () => void): void {
-  const problem = rubyProblem();
+  describeNeeding(name, rubyProblem(), body);
+}
+
+const gemProblems = new Map<string, string | undefined>();
+
+/**
+ * Why a Debian Ruby library is unusable here (`require` fails), or undefined when it loads.
+ * `aptPackage` is named in the message, e.g. `gemProblem('fugit', 'ruby-fugit')`.
+ */
+export function gemProblem(feature: string, aptPackage: string): string | undefined {
+  if (!gemProblems.has(feature)) {
+    const r = spawnSync('ruby', ['-e', `require ${JSON.stringify(feature)}`], { encoding: 'utf8' });
+    gemProblems.set(feature, r.status === 0 ? undefined : `ruby with ${aptPackage} is not installed (${(r.error?.message ?? r.stderr ?? '').trim().split('\n')[0]}); apt-get install ruby ${aptPackage}`);
+  }
+  return gemProblems.get(feature);
+}
+
+/** `describe` for tests that need a Debian Ruby library: loud skip locally, failure under CI=true. */
+export function describeRubyGem(name: string, feature: string, aptPackage: string, body: () => void): void {
+  describeNeeding(name, gemProblem(feature, aptPackage), body);
+}
+
+function describeNeeding(name: string, problem: string | undefined, body: () => void): void {
   if (!problem) {
     describe(name, body);
     return;
   }
   if (process.env.CI === 'true') {
     describe(name, () => {
-      it('needs Ruby Sidekiq (required under CI=true)', () => {
+      it('needs its Ruby libraries (required under CI=true)', () => {
         throw new Error(problem);
       });
     });
