@@ -355,8 +355,8 @@ const wallKey = (w: WallTime): number => ((((w.year * 100 + w.month) * 100 + w.d
  *
  * @example
  * nextFire(parseCron('*\/5 * * * *'), new Date('2024-03-09T10:02:30Z'))            // 2024-03-09T10:05:00Z
- * nextFire(parseCron('30 2 * * * America/New_York'), new Date('2024-03-10T00:00Z')) // 2024-03-10T07:30:00Z
- * // (02:30 does not exist that day: fugit fires at 03:30 EDT)
+ * nextFire(parseCron('30 2 * * * America/New_York'), new Date('2024-03-10T00:00Z')) // 2024-03-11T06:30:00Z
+ * // (02:30 does not exist on the 10th, and fugit skips that day rather than firing at 03:30)
  */
 export function nextFire(expr: CronExpression | string, after: Date): Date {
   const cron = asExpression(expr);
