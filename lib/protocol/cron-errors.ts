@@ -13,7 +13,12 @@
 import { looksLikeZone, parseElement, parseField, type FieldKey, type RawCron, type RawElement } from './cron-grammar.js';
 import { ianaZone } from './time-zone.js';
 
-/** A refused cron expression, or a fire time fugit cannot compute either. */
+/**
+ * A refused cron expression, or a fire time fugit cannot compute either. `problem` names the part.
+ *
+ * @example
+ * try { parseCron('61 * * * *') } catch (e) { (e as CronError).problem } // 'field 1 (minute) out of range 0-59: 61'
+ */
 export class CronError extends Error {
   override name = 'CronError';
   constructor(

@@ -12,7 +12,12 @@
  * Nothing here checks ranges or builds value lists: `cron.ts` does that as fugit's `init` does.
  */
 
-/** One comma-separated element of a field, as fugit's `rewrite_elt` leaves it. */
+/**
+ * One comma-separated element of a field, as fugit's `rewrite_elt` leaves it.
+ *
+ * @example
+ * parseElement('dom', 'L') // { text: 'L', from: -1, to: null, step: null, nth: null, modulo: null }
+ */
 export interface RawElement {
   /** The text of the element, e.g. `10-50/7`. */
   readonly text: string;
@@ -25,9 +30,20 @@ export interface RawElement {
   readonly modulo: readonly [number, number] | null;
 }
 
+/**
+ * A field, by fugit's name for it.
+ *
+ * @example
+ * const key: FieldKey = 'dow'; // day of week
+ */
 export type FieldKey = 'sec' | 'min' | 'hou' | 'dom' | 'mon' | 'dow';
 
-/** A parsed expression: its fields (seconds absent in the 5-field form) and its zone text. */
+/**
+ * A parsed expression: its fields (seconds absent in the 5-field form) and its zone text.
+ *
+ * @example
+ * parseGrammar('0 9 * * * UTC') // { fields: { min: […], hou: […], dom: […], mon: […], dow: […] }, zone: 'UTC' }
+ */
 export interface RawCron {
   readonly fields: Partial<Record<FieldKey, readonly RawElement[]>>;
   readonly zone: string | undefined;
@@ -245,7 +261,13 @@ export function parseElement(k: FieldKey, text: string): RawElement | undefined 
   return tree ? rewriteField(k, tree, text)[0] : undefined;
 }
 
-/** Whether a token reads as fugit's zone syntax (`Europe/Berlin`, `UTC`, `+09:00`). */
+/**
+ * Whether a token reads as fugit's zone syntax (`Europe/Berlin`, `UTC`, `+09:00`).
+ *
+ * @example
+ * looksLikeZone('Europe/Berlin') // true
+ * looksLikeZone('europe/berlin') // false
+ */
 export function looksLikeZone(token: string): boolean {
   return parseAll(tz, ` ${token}`) !== null;
 }

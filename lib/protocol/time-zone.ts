@@ -12,13 +12,23 @@
  * Instants are whole epoch seconds; `Intl` is the only source of zone data (no dependency).
  */
 
-/** A time zone: its name as written and the UTC offset, in seconds east of UTC, at an instant. */
+/**
+ * A time zone: its name as written and the UTC offset, in seconds east of UTC, at an instant.
+ *
+ * @example
+ * ianaZone('Asia/Kolkata')!.offsetAt(0) // 19800
+ */
 export interface Zone {
   readonly name: string;
   offsetAt(epochSec: number): number;
 }
 
-/** Wall-clock fields of an instant in a zone. `month` is 1–12, `weekday` 0 (Sunday)–6. */
+/**
+ * Wall-clock fields of an instant in a zone. `month` is 1–12, `weekday` 0 (Sunday)–6.
+ *
+ * @example
+ * wallTime(UTC, 0) // { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0, weekday: 4 }
+ */
 export interface WallTime {
   readonly year: number;
   readonly month: number;
@@ -29,13 +39,28 @@ export interface WallTime {
   readonly weekday: number;
 }
 
-/** What a wall clock is in a zone: one instant, none (skipped by DST), or two (repeated by DST). */
+/**
+ * What a wall clock is in a zone: one instant, none (skipped by DST), or two (repeated by DST).
+ *
+ * @example
+ * wallToEpoch(UTC, 1970, 1, 1, 0, 0, 1) // { kind: 'ok', epochSec: 1 }
+ */
 export type WallToEpoch = { kind: 'ok'; epochSec: number } | { kind: 'nonexistent' } | { kind: 'ambiguous' };
 
-/** UTC. */
+/**
+ * UTC, the zone of an expression that names none.
+ *
+ * @example
+ * UTC.offsetAt(1709953200) // 0
+ */
 export const UTC: Zone = { name: 'UTC', offsetAt: () => 0 };
 
-/** A fixed-offset zone (no DST), as et-orbi's custom offset zones. */
+/**
+ * A fixed-offset zone (no DST), as et-orbi's custom offset zones.
+ *
+ * @example
+ * fixedZone('+05:30', 19_800).offsetAt(1709953200) // 19800
+ */
 export function fixedZone(name: string, offsetSec: number): Zone {
   return { name, offsetAt: () => offsetSec };
 }
