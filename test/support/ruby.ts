@@ -11,9 +11,9 @@
  *   });
  * });
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'vitest';
-import { isSelected, SIDEKIQ_6, SIDEKIQS, type Sidekiq } from './sidekiq-matrix.js';
+import { isSelected, SIDEKIQS, type Sidekiq } from './sidekiq-matrix.js';
 
 export { REQUIRE_ACTIVE_JOB, SIDEKIQ_6, SIDEKIQS, type Sidekiq } from './sidekiq-matrix.js';
 
@@ -35,14 +35,36 @@ export function describeSidekiq(sk: Sidekiq, name: string, body: () => void): vo
     describe.skip(name, body);
     return;
   }
-  const problem = sk.problem();
+  describeNeeding(name, sk.problem(), `the Sidekiq matrix entry ${sk.entry}`, body);
+}
+
+const gemProblems = new Map<string, string | undefined>();
+
+/**
+ * Why a Debian Ruby library is unusable here (`require` fails), or undefined when it loads.
+ * `aptPackage` is named in the message, e.g. `gemProblem('fugit', 'ruby-fugit')`.
+ */
+export function gemProblem(feature: string, aptPackage: string): string | undefined {
+  if (!gemProblems.has(feature)) {
+    const r = spawnSync('ruby', ['-e', `require ${JSON.stringify(feature)}`], { encoding: 'utf8' });
+    gemProblems.set(feature, r.status === 0 ? undefined : `ruby with ${aptPackage} is not installed (${(r.error?.message ?? r.stderr ?? '').trim().split('\n')[0]}); apt-get install ruby ${aptPackage}`);
+  }
+  return gemProblems.get(feature);
+}
+
+/** `describe` for tests that need a Debian Ruby library: loud skip locally, failure under CI=true. */
+export function describeRubyGem(name: string, feature: string, aptPackage: string, body: () => void): void {
+  describeNeeding(name, gemProblem(feature, aptPackage), aptPackage, body);
+}
+
+function describeNeeding(name: string, problem: string | undefined, what: string, body: () => void): void {
   if (!problem) {
     describe(name, body);
     return;
   }
   if (process.env.CI === 'true') {
     describe(name, () => {
-      it(`needs the Sidekiq matrix entry ${sk.entry} (required under CI=true)`, () => {
+      it(`needs ${what} (required under CI=true)`, () => {
         throw new Error(problem);
       });
     });
@@ -50,22 +72,4 @@ export function describeSidekiq(sk: Sidekiq, name: string, body: () => void): vo
   }
   console.warn(`\n*** SKIPPED "${name}": ${problem} ***\n`);
   describe.skip(name, body);
-}
-
-/**
- * `describe` for tests that drive Debian's Sidekiq 6.4.1 only.
- * @deprecated Use `forEachSidekiq` so the test runs against every Sidekiq of the matrix.
- */
-export function describeRuby(name: string, body: () => void): void {
-  describeSidekiq(SIDEKIQ_6, name, body);
-}
-
-/** @deprecated Use `sk.run` inside `forEachSidekiq`. Runs on Debian's Sidekiq 6.4.1. */
-export function runRuby(script: string, redisUrl: string, env: NodeJS.ProcessEnv = {}): string {
-  return SIDEKIQ_6.run(script, redisUrl, env);
-}
-
-/** @deprecated Use `sk.spawn` inside `forEachSidekiq`. Runs on Debian's Sidekiq 6.4.1. */
-export function spawnRuby(args: string[], redisUrl: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return SIDEKIQ_6.spawn(args, redisUrl, env);
 }
