@@ -2,6 +2,7 @@
  * The `sidekiq-lambda` command: dispatches to one module per subcommand under `lib/cli/`.
  * Each command is `(argv) => Promise<exit code>`; errors it throws print as one line, exit 1.
  */
+import { ENV } from './config.js';
 import { enqueueCommand } from './cli/enqueue.js';
 import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
@@ -55,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     console.error(`sidekiq-lambda ${name}: ${err.message}`);
-    if (process.env.SIDEKIQ_LAMBDA_DEBUG) console.error(err.stack);
+    if (process.env[ENV.debug]) console.error(err.stack);
     return 1;
   }
 }

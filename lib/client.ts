@@ -13,7 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { connect, ready, redisUrlFromEnv } from './redis/connection.js';
+import { connect, ready } from './redis/connection.js';
+import { clientConfigFromEnv, redisUrlOf } from './config.js';
 import { keys as makeKeys, type Keys } from './protocol/keys.js';
 import { writeObject } from './protocol/json.js';
 import { DEFAULT_SIDEKIQ_VERSION, score, writeTimestamp, type EpochMs, type SidekiqVersion } from './protocol/time.js';
@@ -104,7 +105,7 @@ export class Client {
       this.url = `${opts.redis.options.host}:${opts.redis.options.port}`;
       this.ownsConnection = false;
     } else {
-      this.url = opts.redis ?? redisUrlFromEnv();
+      this.url = opts.redis ?? redisUrlOf(process.env);
       this.redis = connect(this.url, { profile: 'producer', name: 'sidekiq-lambda-client' });
       this.ownsConnection = true;
     }
@@ -282,18 +283,8 @@ let defaultClient: Client | undefined;
  * first use and reused across Lambda invocations.
  */
 export function getClient(): Client {
-  defaultClient ??= new Client({
-    namespace: process.env.SIDEKIQ_NAMESPACE || undefined,
-    sidekiqVersion: parseVersion(process.env.SIDEKIQ_VERSION),
-  });
+  defaultClient ??= new Client(clientConfigFromEnv());
   return defaultClient;
-}
-
-export function parseVersion(text: string | undefined): SidekiqVersion | undefined {
-  if (text === undefined || text === '') return undefined;
-  const major = Number(text.split('.')[0]);
-  if (major === 6 || major === 7 || major === 8) return major;
-  throw new Error(`SIDEKIQ_VERSION must be 6, 7 or 8 (the oldest Sidekiq reading this Redis), got "${text}"`);
 }
 
 /** Options for {@link defineJob}. */

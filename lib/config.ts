@@ -1,14 +1,17 @@
 /**
- * The poller's configuration, read from the environment (what ECS sets) with loud failures.
+ * The one place that reads the environment, with loud failures: the poller's (what ECS sets), the
+ * scheduler's, a job function's, and the producer's.
  *
  * Tasks:
- * 1. Name every environment variable the poller and the scheduler read (`ENV`), so the CDK
- *    construct writes exactly these names.
- * 2. Parse them into a typed `PollerConfig`, with defaults in one table (`POLLER_DEFAULTS`).
+ * 1. Name every environment variable this project reads (`ENV`), so the CDK construct writes
+ *    exactly these names.
+ * 2. Parse them into typed configurations (`pollerConfigFromEnv`, `schedulerConfigFromEnv`,
+ *    `clientConfigFromEnv`, `logLevelFromEnv`), with defaults in one table (`POLLER_DEFAULTS`).
  *
  * Pure: no connection is opened here; `infra/` imports the names.
  */
 import { decodeRoutes, JOBS_ENV, type Route } from './jobs.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 import type { SidekiqVersion } from './protocol/time.js';
 
 export const ENV = {
@@ -31,6 +34,19 @@ export const ENV = {
   metrics: 'SIDEKIQ_LAMBDA_METRICS',
   /** Seconds the process entry outlives its last heartbeat (Sidekiq: 60). Lower only in tests. */
   processTtl: 'SIDEKIQ_LAMBDA_PROCESS_TTL',
+  /** `direct` (default: a lean signed request) or `sdk` (the SDK's InvokeCommand). */
+  invoker: 'SIDEKIQ_LAMBDA_INVOKER',
+  /** The poller's, dev's and the scheduler's log level. */
+  logLevel: 'SIDEKIQ_LAMBDA_LOG_LEVEL',
+  /** A job function's log level (`job.logger`), as Lambda functions conventionally read it. */
+  handlerLogLevel: 'LOG_LEVEL',
+  /** How often the scheduler promotes due jobs, in ms. */
+  schedulerInterval: 'SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS',
+  /** Print stack traces of command errors. */
+  debug: 'SIDEKIQ_LAMBDA_DEBUG',
+  region: 'AWS_REGION',
+  defaultRegion: 'AWS_DEFAULT_REGION',
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
 } as const;
 
 /** Where Redis is when nothing says otherwise. */
@@ -76,6 +92,46 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 1): numbe
   return n;
 }
 
+/** `6`, `7`, `8` (or `7.3.10`): the oldest Sidekiq reading this Redis; undefined when unset. */
+export function parseSidekiqVersion(text: string | undefined): SidekiqVersion | undefined {
+  if (text === undefined || text === '') return undefined;
+  const major = Number(text.split('.')[0]);
+  if (major === 6 || major === 7 || major === 8) return major;
+  throw new ConfigError(`${ENV.sidekiqVersion} must be 6, 7 or 8 (the oldest Sidekiq reading this Redis), got "${text}"`);
+}
+
+/** A log level from `name` (default {@link ENV.logLevel}); `info` when unset. */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env, name: string = ENV.logLevel): LogLevel {
+  const v = (env[name] ?? '').toLowerCase();
+  if (v === '') return 'info';
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+  throw new ConfigError(`${name} must be debug, info, warn or error, got "${env[name]}"`);
+}
+
+/** What the producer's default client reads (`getClient()`): the namespace and Sidekiq version. */
+export function clientConfigFromEnv(env: NodeJS.ProcessEnv = process.env): { namespace?: string; sidekiqVersion?: SidekiqVersion } {
+  return { namespace: env[ENV.namespace] || undefined, sidekiqVersion: parseSidekiqVersion(env[ENV.sidekiqVersion]) };
+}
+
+export interface SchedulerConfig {
+  readonly redisUrl: string;
+  readonly namespace?: string;
+  readonly sidekiqVersion?: SidekiqVersion;
+  /** @defaultValue 1000 */
+  readonly intervalMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** The scheduler function's configuration. */
+export function schedulerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulerConfig {
+  return {
+    redisUrl: redisUrlOf(env),
+    ...clientConfigFromEnv(env),
+    intervalMs: int(env, ENV.schedulerInterval, 1000, 10),
+    logLevel: logLevelFromEnv(env),
+  };
+}
+
 /** Builds the Redis URL from REDIS_URL, or from REDIS_HOST/PORT/TLS/AUTH_TOKEN. */
 export function redisUrlOf(env: NodeJS.ProcessEnv): string {
   if (env[ENV.redisUrl]) return env[ENV.redisUrl]!;
@@ -101,6 +157,12 @@ export interface PollerConfig {
   readonly logArgs: boolean;
   readonly metrics: boolean;
   readonly processTtlSeconds: number;
+  readonly invoker: 'direct' | 'sdk';
+  readonly logLevel: LogLevel;
+  /** The AWS region, when the environment names one (the SDK resolves it otherwise). */
+  readonly region?: string;
+  /** A local endpoint without AWS credentials in the environment: sign with placeholder keys. */
+  readonly localCredentials: boolean;
 }
 
 /** Reads the poller's configuration; `routes` may come from the declarations file instead (dev). */
@@ -108,13 +170,9 @@ export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes
   const rs = routes ?? (env[ENV.jobs] ? decodeRoutes(env[ENV.jobs]!) : undefined);
   if (!rs || rs.length === 0) throw new ConfigError(`no jobs declared: set ${ENV.jobs} (the CDK construct does) or run \`sidekiq-lambda dev\` with a declarations file`);
   const queues = env[ENV.queues] ? parseQueues(env[ENV.queues]!) : [...new Set(rs.map((r) => r.queue))].map((name) => ({ name, weight: 0 }));
-  const version = env[ENV.sidekiqVersion];
-  let sidekiqVersion: SidekiqVersion | undefined;
-  if (version) {
-    const major = Number(version.split('.')[0]);
-    if (major !== 6 && major !== 7 && major !== 8) throw new ConfigError(`${ENV.sidekiqVersion} must be 6, 7 or 8, got "${version}"`);
-    sidekiqVersion = major;
-  }
+  const invoker = env[ENV.invoker] || 'direct';
+  if (invoker !== 'direct' && invoker !== 'sdk') throw new ConfigError(`${ENV.invoker} must be direct or sdk, got "${invoker}"`);
+  const lambdaEndpoint = env[ENV.lambdaEndpoint] || undefined;
   return {
     redisUrl: redisUrlOf(env),
     routes: rs,
@@ -122,12 +180,15 @@ export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes
     maxInFlight: int(env, ENV.maxInFlight, POLLER_DEFAULTS.maxInFlight),
     shutdownTimeoutSeconds: int(env, ENV.shutdownTimeout, POLLER_DEFAULTS.shutdownTimeoutSeconds, 0),
     healthPort: int(env, ENV.healthPort, POLLER_DEFAULTS.healthPort, 0),
-    lambdaEndpoint: env[ENV.lambdaEndpoint] || undefined,
-    namespace: env[ENV.namespace] || undefined,
-    sidekiqVersion,
+    lambdaEndpoint,
+    ...clientConfigFromEnv(env),
     tag: env[ENV.tag] ?? '',
     logArgs: env[ENV.debugArgs] === 'true',
     metrics: env[ENV.metrics] !== 'false',
     processTtlSeconds: int(env, ENV.processTtl, POLLER_DEFAULTS.processTtlSeconds),
+    invoker,
+    logLevel: logLevelFromEnv(env),
+    region: env[ENV.region] || env[ENV.defaultRegion] || undefined,
+    localCredentials: lambdaEndpoint !== undefined && !env[ENV.accessKeyId],
   };
 }

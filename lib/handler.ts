@@ -20,13 +20,14 @@ import { EVENT_VERSION, checkEvent, type EventJob, type InvocationEvent, type In
 import { buildContext, parsePayload, type JobContext } from './handler/context.js';
 import { JobDirective, RetryJobIn, checkDelay, toJobError } from './handler/errors.js';
 import { runChain, type Middleware } from './handler/middleware.js';
-import { logLevelFromEnv, type LogLevel } from './handler/logger.js';
+import { ENV, logLevelFromEnv } from './config.js';
+import type { LogLevel } from './log.js';
 
 export type { JobContext, ActiveJobInfo } from './handler/context.js';
 export { MalformedJobError } from './handler/context.js';
 export { DiscardJob, JobDirective, KillJob, RetryJobIn, discard, kill, retryIn, toJobError, MAX_ERROR_MESSAGE } from './handler/errors.js';
 export { use, type Middleware, type MiddlewareHooks, type AroundMiddleware } from './handler/middleware.js';
-export { createLogger, type Logger, type LogLevel, type LogSink } from './handler/logger.js';
+export { createLogger, type Logger, type LogLevel, type LogSink, type LoggerOptions } from './log.js';
 export type { InvocationEvent, InvocationResponse, JobResult, JobError, FailureAction } from './protocol/event.js';
 
 /** What a `retryIn` option may answer, as `sidekiq_retry_in`: seconds, `discard`, `kill`, or the default. */
@@ -79,7 +80,7 @@ export function jobHandler<A extends unknown[] = unknown[]>(fn: JobFunction<A>, 
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`jobHandler: concurrency must be a positive integer, got ${concurrency}`);
   if (typeof fn !== 'function') throw new TypeError('jobHandler: pass the job function, (args, job) => …');
   // Read at import, so a bad LOG_LEVEL fails the function loudly instead of failing each job.
-  const level = logLevelFromEnv();
+  const level = logLevelFromEnv(process.env, ENV.handlerLogLevel);
   return async (event, context) => {
     const why = checkEvent(event);
     if (why) {

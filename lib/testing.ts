@@ -145,7 +145,7 @@ export async function runJobs(
   const logs: Record<string, unknown>[] = [];
   const hooks: TestHooks = {
     client: opts.client,
-    sink: (line) => {
+    sink: (line: string) => {
       logs.push(JSON.parse(line) as Record<string, unknown>);
       if (opts.printLogs) process.stdout.write(line + '\n');
     },

@@ -21,8 +21,8 @@ import { startLocalLambda } from '../local/endpoint.js';
 import { startPoller } from './poller.js';
 import { runScheduler } from '../sidekiq/scheduled.js';
 import { keys as makeKeys } from '../protocol/keys.js';
-import { pollerConfigFromEnv } from '../config.js';
-import { createLogger, levelFromEnv } from '../log.js';
+import { clientConfigFromEnv, ENV, logLevelFromEnv, pollerConfigFromEnv, redisUrlOf } from '../config.js';
+import { createLogger } from '../log.js';
 
 const HELP = `Usage: sidekiq-lambda dev [--config sidekiq-lambda.config.ts] [--port 9001]
 
@@ -87,10 +87,14 @@ export async function devCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const say = (s: string): void => console.log(`sidekiq-lambda dev: ${s}`);
-  const log = createLogger({ format: 'pretty', level: levelFromEnv() });
-  const redis = await devRedis(process.env.REDIS_URL || DEFAULT_REDIS_URL, say);
+  const log = createLogger({ format: 'pretty', level: logLevelFromEnv() });
+  const redis = await devRedis(redisUrlOf(process.env), say);
   const decl = await loadDeclarations(values.config ?? DEFAULT_DECLARATIONS);
-  const env = { REDIS_URL: redis.url, ...(process.env.SIDEKIQ_NAMESPACE ? { SIDEKIQ_NAMESPACE: process.env.SIDEKIQ_NAMESPACE } : {}), ...(process.env.SIDEKIQ_VERSION ? { SIDEKIQ_VERSION: process.env.SIDEKIQ_VERSION } : {}) };
+  // What a deployed function gets: where Redis is, and how to write for the Sidekiq reading it.
+  const { namespace, sidekiqVersion } = clientConfigFromEnv();
+  const env: Record<string, string> = { [ENV.redisUrl]: redis.url };
+  if (namespace) env[ENV.namespace] = namespace;
+  if (sidekiqVersion) env[ENV.sidekiqVersion] = String(sidekiqVersion);
   const lambda = await startLocalLambda({
     port: values.port ? Number(values.port) : 0,
     functions: decl.jobs.map((j) => ({
@@ -102,10 +106,10 @@ export async function devCommand(argv: string[]): Promise<number> {
       concurrency: j.concurrency,
       environment: { ...env, ...j.environment },
     })),
-    logger: (line: string) => log({ level: 'warn', msg: line }),
+    logger: (line: string) => log.warn(line),
   });
   const cfg = pollerConfigFromEnv(
-    { ...process.env, REDIS_URL: redis.url, SIDEKIQ_LAMBDA_ENDPOINT: lambda.url, SIDEKIQ_LAMBDA_HEALTH_PORT: process.env.SIDEKIQ_LAMBDA_HEALTH_PORT ?? '0', SIDEKIQ_LAMBDA_METRICS: 'false' },
+    { [ENV.healthPort]: '0', ...process.env, [ENV.redisUrl]: redis.url, [ENV.lambdaEndpoint]: lambda.url, [ENV.metrics]: 'false' },
     decl.jobs.map((j) => routeOf(j)),
   );
   const running = await startPoller(cfg, { log });
@@ -118,8 +122,8 @@ export async function devCommand(argv: string[]): Promise<number> {
     version: cfg.sidekiqVersion,
     intervalMs: 1000,
     shouldStop: () => stopping,
-    log: (o: object) => log({ level: 'debug', msg: 'scheduler', ...o }),
-  }).catch((e: Error) => log({ level: 'error', msg: 'scheduler stopped', error: e.message }));
+    log,
+  }).catch((e: Error) => log.error('scheduler stopped', { error: e.message }));
 
   say(
     `ready — Redis ${describeUrl(redis.url)}, Lambda endpoint ${lambda.url}, queues ${cfg.queues.map((q) => q.name).join(', ')}, ` +

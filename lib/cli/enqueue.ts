@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Client } from '../client.js';
-import { redisUrlFromEnv } from '../redis/connection.js';
+import { redisUrlOf } from '../config.js';
 import { JobValidationError } from '../protocol/validate.js';
 import { hasUnsafeInteger } from '../protocol/json.js';
 
@@ -81,7 +81,7 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
   const version = values['sidekiq-version'];
   if (version !== undefined && !['6', '7', '8'].includes(version)) throw new UsageError(`--sidekiq-version must be 6, 7 or 8, got "${version}"`);
   const client = new Client({
-    redis: values.redis ?? redisUrlFromEnv(),
+    redis: values.redis ?? redisUrlOf(process.env),
     namespace: values.namespace,
     sidekiqVersion: version === undefined ? undefined : (Number(version) as 6 | 7 | 8),
   });

@@ -6,13 +6,14 @@
  * `--help`. Destructive commands ask for confirmation on a terminal and refuse without one unless
  * `--yes`; long scans report progress on stderr.
  */
+import { createLogger } from '../log.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import type { Redis } from 'ioredis';
 import { cancelJob, clearQueue, findJob, killJob, queueList, retryAll, retryJob, stats, type ApiContext, type JobLocation } from '../sidekiq/api.js';
-import { connect, ready, redisUrlFromEnv } from '../redis/connection.js';
+import { connect, ready } from '../redis/connection.js';
+import { parseSidekiqVersion, redisUrlOf } from '../config.js';
 import { keys as makeKeys } from '../protocol/keys.js';
-import { parseVersion } from '../client.js';
 import { runScheduler } from '../sidekiq/scheduled.js';
 
 /** Where a command reads and writes: injectable for tests. */
@@ -62,14 +63,14 @@ interface Spec<O extends ParseArgsConfig['options']> {
 }
 
 async function withContext(values: Record<string, unknown>, io: Io, body: (ctx: ApiContext, redis: Redis) => Promise<number>): Promise<number> {
-  const url = (values.redis as string | undefined) ?? redisUrlFromEnv();
+  const url = (values.redis as string | undefined) ?? redisUrlOf(process.env);
   const redis = connect(url, { profile: 'producer', name: 'sidekiq-lambda-ops' });
   try {
     await ready(redis, url);
     const ctx: ApiContext = {
       redis,
       keys: makeKeys(values.namespace as string | undefined),
-      version: parseVersion(values['sidekiq-version'] as string | undefined),
+      version: parseSidekiqVersion(values['sidekiq-version'] as string | undefined),
       progress: (done, total) => {
         if (io.tty) process.stderr.write(`\r${done}/${total}`);
         else if (done === total) io.err(`${done}/${total}`);
@@ -223,7 +224,7 @@ const SPECS: Record<string, Spec<ParseArgsConfig['options']>> = {
           redis: ctx.redis, keys: ctx.keys, version: ctx.version, intervalMs,
           deadline: seconds === undefined ? undefined : Date.now() + seconds * 1000,
           shouldStop: () => stopping,
-          log: (o) => io.err(JSON.stringify(o)),
+          log: createLogger({ sink: io.err }),
         });
         io.out(JSON.stringify(s));
         return 0;

@@ -9,7 +9,7 @@ import { DirectInvoker, SdkInvoker, type Invoker } from '../lambda/invoker.js';
 import { Poller } from '../poller/poller.js';
 import { startHealthServer, type HealthServer } from '../poller/health.js';
 import { startMonitor } from '../poller/monitor.js';
-import { createLogger, levelFromEnv, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { loadDeclarations } from '../declarations.js';
 import { routeOf } from '../jobs.js';
 
@@ -35,15 +35,15 @@ export interface RunningPoller {
 /** The Lambda port a poller with this configuration uses: sockets for its cap, timeouts above its functions'. */
 export function makeInvoker(cfg: PollerConfig): Invoker {
   const maxTimeout = Math.max(...cfg.routes.map((r) => r.timeoutSeconds));
-  const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint };
-  return process.env.SIDEKIQ_LAMBDA_INVOKER === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts);
+  const invokerOpts = { maxSockets: cfg.maxInFlight, maxTimeoutSeconds: maxTimeout, endpoint: cfg.lambdaEndpoint, region: cfg.region, localCredentials: cfg.localCredentials };
+  return cfg.invoker === 'sdk' ? new SdkInvoker(invokerOpts) : new DirectInvoker(invokerOpts);
 }
 
 /** Wires a poller from a configuration: connections, invoker, health endpoint, metrics. */
 export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invoker?: Invoker; identity?: string; processTtlSeconds?: number; heartbeatIntervalMs?: number; recoveryIntervalMs?: number; stuckAfterMs?: number; redisAwayLimitMs?: number } = {}): Promise<RunningPoller> {
-  const log = opts.log ?? createLogger({ level: levelFromEnv() });
+  const log = opts.log ?? createLogger({ level: cfg.logLevel });
   const redis = connect(cfg.redisUrl, { profile: 'process', name: 'sidekiq-lambda-poller' });
-  redis.on('error', (e: Error) => log({ level: 'warn', msg: 'Redis connection error', error: e.message }));
+  redis.on('error', (e: Error) => log.warn('Redis connection error', { error: e.message }));
   const invoker = opts.invoker ?? makeInvoker(cfg);
   const poller = new Poller({
     redis,
@@ -94,11 +94,11 @@ export async function pollerCommand(argv: string[]): Promise<number> {
   }
   const routes = values.config ? (await loadDeclarations(values.config)).jobs.map((j) => routeOf(j)) : undefined;
   const cfg = pollerConfigFromEnv(process.env, routes);
-  const log = createLogger({ level: levelFromEnv() });
+  const log = createLogger({ level: cfg.logLevel });
   const running = await startPoller(cfg, { log });
-  log({ msg: 'ready', identity: running.poller.identity, health: `http://0.0.0.0:${running.health.port}/healthz` });
+  log.info('ready', { identity: running.poller.identity, health: `http://0.0.0.0:${running.health.port}/healthz` });
   const onSignal = (sig: string): void => {
-    log({ msg: `${sig}: stopping gracefully`, deadlineSeconds: cfg.shutdownTimeoutSeconds });
+    log.info(`${sig}: stopping gracefully`, { deadlineSeconds: cfg.shutdownTimeoutSeconds });
     void running.close();
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));

@@ -10,7 +10,7 @@
  *    any endpoint failed, naming each one. With no endpoints, log what would be sent.
  */
 import { stringify as losslessStringify } from 'lossless-json';
-import type { Logger } from '../handler/logger.js';
+import type { Logger } from '../log.js';
 
 export const TRACK_FIELDS = ['id', 'name', 'email', 'url', 'ip', 'controller', 'action'] as const;
 

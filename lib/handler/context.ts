@@ -14,7 +14,7 @@ import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
 import { hasUnsafeInteger, parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
 import { readTimestamp } from '../protocol/time.js';
-import { createLogger, logLevelFromEnv, type LogLevel, type LogSink, type Logger } from './logger.js';
+import { createLogger, type LogLevel, type LogSink, type Logger } from '../log.js';
 
 /** The ActiveJob side of a wrapped job (sidekiq-protocol.md §8.2). */
 export interface ActiveJobInfo {
@@ -130,12 +130,12 @@ export function buildContext(
   queue: string,
   lambda: Context,
   clientOf?: () => Client,
-  level: LogLevel = logLevelFromEnv(),
+  level: LogLevel = 'info',
 ): JobContext {
   const { job } = parsed;
   const hooks = testHooks(lambda);
   const jid = typeof job.jid === 'string' ? job.jid : '';
-  const logger = createLogger({ jid, class: parsed.cls, queue }, hooks.sink, level);
+  const logger = createLogger({ fields: { jid, class: parsed.cls, queue }, sink: hooks.sink, level });
   let client: Client | undefined;
   return {
     jid,

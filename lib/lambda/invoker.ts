@@ -43,7 +43,10 @@ export interface InvokerOptions {
   readonly maxTimeoutSeconds: number;
   /** A local endpoint (dev, tests), e.g. http://127.0.0.1:9001. @defaultValue AWS */
   readonly endpoint?: string;
+  /** @defaultValue the SDK's own resolution (us-east-1 for a local endpoint) */
   readonly region?: string;
+  /** Sign with placeholder keys (a local endpoint and no AWS credentials in the environment). @defaultValue false */
+  readonly localCredentials?: boolean;
 }
 
 /** Margin above the function's timeout before the poller gives up on an Invoke. */
@@ -82,13 +85,14 @@ export function classifyError(status: number | undefined, errorType: string, mes
 function lambdaClient(opts: InvokerOptions, requestHandler?: NodeHttpHandler): LambdaClient {
   const config: LambdaClientConfig = {
     maxAttempts: 1,
-    region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (opts.endpoint ? 'us-east-1' : undefined),
+    // Undefined: the SDK resolves the region itself (profile, instance metadata).
+    region: opts.region ?? (opts.endpoint ? 'us-east-1' : undefined),
   };
   if (requestHandler) config.requestHandler = requestHandler;
   if (opts.endpoint) {
     config.endpoint = opts.endpoint;
     // A local endpoint needs no real credentials; the SDK still signs.
-    if (!process.env.AWS_ACCESS_KEY_ID) config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    if (opts.localCredentials) config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   }
   return new LambdaClient(config);
 }

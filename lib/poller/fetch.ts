@@ -18,6 +18,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
+import type { Logger } from '../log.js';
 import { score } from '../protocol/time.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from '../sidekiq/retry.js';
 import { registerScripts } from '../redis/scripts.js';
@@ -185,7 +186,7 @@ export class Fetcher {
    * through an outage) stops there. Resolves to the number of jobs moved. (Pollers waiting for
    * the leases handed back learn of them when they next ask, within a second.)
    */
-  async recoverOrphans(log: (o: object) => void, classes: readonly string[], proceed: () => boolean = () => true): Promise<number> {
+  async recoverOrphans(log: Logger, classes: readonly string[], proceed: () => boolean = () => true): Promise<number> {
     const pollers = await this.redis.hgetall(this.keys.pollers);
     let total = 0;
     for (const [identity, entry] of Object.entries(pollers)) {
@@ -201,7 +202,7 @@ export class Fetcher {
       const moved = await this.redis.sklRecover_v2(keyArgs.length, ...keyArgs, identity, entry, queues.length);
       if (!Array.isArray(moved)) continue; // alive (-1), or its entry changed (-2): the next pass reads it again
       moved.forEach((n, i) => {
-        if (Number(n) > 0) log({ level: 'warn', msg: 'recovered in-flight jobs of a dead poller', poller: identity, queue: queues[i], jobs: Number(n) });
+        if (Number(n) > 0) log.warn('recovered in-flight jobs of a dead poller', { poller: identity, queue: queues[i], jobs: Number(n) });
         total += Number(n);
       });
     }

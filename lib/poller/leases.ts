@@ -72,7 +72,7 @@ export class Leases {
     opts.subscriber.on('message', this.onMessage);
     this.ready = opts.subscriber.subscribe(opts.keys.leaseChannel).then(
       () => undefined,
-      (e: Error) => opts.log({ level: 'warn', msg: 'could not subscribe to lease announcements; asking every second instead', error: e.message }),
+      (e: Error) => opts.log.warn('could not subscribe to lease announcements; asking every second instead', { error: e.message }),
     );
     this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
     this.timer.unref();
@@ -129,7 +129,7 @@ export class Leases {
     try {
       await this.call();
     } catch (e) {
-      this.opts.log({ level: 'warn', msg: 'could not give back leases at shutdown; recovery will', error: (e as Error).message });
+      this.opts.log.warn('could not give back leases at shutdown; recovery will', { error: (e as Error).message });
     }
   }
 
@@ -171,7 +171,7 @@ export class Leases {
       await this.call();
     } catch (e) {
       // Asked again by the next refresh; leases in use are unaffected.
-      this.opts.log({ level: 'warn', msg: 'could not update class leases; retrying', error: (e as Error).message });
+      this.opts.log.warn('could not update class leases; retrying', { error: (e as Error).message });
     }
   }
 

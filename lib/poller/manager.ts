@@ -231,7 +231,7 @@ export class Manager {
 
   private fetchFailed(msg: string, e: Error): void {
     this.fetching = false;
-    this.opts.log({ level: 'error', msg, error: e.message, retryInMs: this.fetchBackoffMs });
+    this.opts.log.error(msg, { error: e.message, retryInMs: this.fetchBackoffMs });
     this.fetchRetryAt = Date.now() + this.fetchBackoffMs;
     this.wakeAt(this.fetchRetryAt);
     this.fetchBackoffMs = Math.min(this.fetchBackoffMs * 2, 5000);
@@ -245,7 +245,7 @@ export class Manager {
     this.opts.fetcher.reconcile(queues, this.held).then(
       (n) => {
         this.fetching = false;
-        if (n > 0) this.opts.log({ level: 'warn', msg: 'requeued jobs left in flight by a lost fetch reply', jobs: n });
+        if (n > 0) this.opts.log.warn('requeued jobs left in flight by a lost fetch reply', { jobs: n });
         this.kick();
       },
       (e: Error) => {
@@ -264,7 +264,7 @@ export class Manager {
       this.opts.fetcher.watch(q, this.opts.watchSeconds ?? 2).then(
         () => this.watched(q),
         (e: Error) => {
-          if (this.accepting) this.opts.log({ level: 'warn', msg: 'watching an empty queue failed', queue: q, error: e.message });
+          if (this.accepting) this.opts.log.warn('watching an empty queue failed', { queue: q, error: e.message });
           setTimeout(() => this.watched(q), 1000).unref();
         },
       );
@@ -321,7 +321,7 @@ export class Manager {
   }
 
   private track(p: Promise<void>): void {
-    const tracked = p.catch((e) => this.opts.log({ level: 'error', msg: 'unexpected error settling a job', error: (e as Error).stack }));
+    const tracked = p.catch((e) => this.opts.log.error('unexpected error settling a job', { error: (e as Error).stack }));
     this.running.add(tracked);
     void tracked.finally(() => this.running.delete(tracked));
   }

@@ -130,7 +130,7 @@ export class Poller {
         if (sig === 'TSTP') this.setQuiet();
         else if (sig === 'TERM') void this.stop();
       },
-      log: (o) => opts.log({ level: 'info', msg: 'heartbeat', ...o }),
+      log: (o) => opts.log.info('heartbeat', { ...o }),
     });
     opts.redis.on('close', () => (this.redisAwaySince ??= Date.now()));
     opts.redis.on('ready', () => (this.redisAwaySince = undefined));
@@ -153,14 +153,14 @@ export class Poller {
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
     this.recoveryTimer.unref();
     this.manager.kick();
-    this.opts.log({ msg: 'poller started', identity: this.identity, queues: this.queueNames, classes: this.opts.routes.map((r) => r.class), maxInFlight: this.maxInFlight });
+    this.opts.log.info('poller started', { identity: this.identity, queues: this.queueNames, classes: this.opts.routes.map((r) => r.class), maxInFlight: this.maxInFlight });
   }
 
   /** Quiet (TSTP): fetch and start nothing more; running jobs finish, waiting ones go back. */
   setQuiet(): void {
     if (this.quiet) return;
     this.quiet = true;
-    this.opts.log({ msg: 'quiet: no longer fetching', identity: this.identity });
+    this.opts.log.info('quiet: no longer fetching', { identity: this.identity });
     this.manager.stopFetching();
   }
 
@@ -182,13 +182,13 @@ export class Poller {
       }
       if (timedOut) {
         this.state.givenUp = true;
-        this.opts.log({ level: 'warn', msg: 'shutdown deadline reached: jobs still running stay in flight and will be recovered', jobs: this.manager.inFlight });
+        this.opts.log.warn('shutdown deadline reached: jobs still running stay in flight and will be recovered', { jobs: this.manager.inFlight });
       }
       // Bounded too, all at once: leaving Redis tidy must not hold the exit while Redis is away.
       const tidy = Promise.all([this.leases.close(), this.heartbeat.stop(), timedOut ? undefined : this.fetcher.unregisterIfEmpty(this.queueNames)]);
       await Promise.race([tidy.catch(() => undefined), sleep(5000)]);
       this.subscriber.disconnect();
-      this.opts.log({ msg: 'poller stopped', identity: this.identity });
+      this.opts.log.info('poller stopped', { identity: this.identity });
       this.resolveDone();
     })();
     return this.stopped;
@@ -233,9 +233,9 @@ export class Poller {
     if (this.recovering || !mayRecover()) return;
     this.recovering = true;
     try {
-      await this.fetcher.recoverOrphans((o) => this.opts.log(o as { msg: string }), this.opts.routes.map((r) => r.class), mayRecover);
+      await this.fetcher.recoverOrphans(this.opts.log, this.opts.routes.map((r) => r.class), mayRecover);
     } catch (e) {
-      this.opts.log({ level: 'warn', msg: 'orphan recovery failed; will try again', error: (e as Error).message });
+      this.opts.log.warn('orphan recovery failed; will try again', { error: (e as Error).message });
     } finally {
       this.recovering = false;
     }

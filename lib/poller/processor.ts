@@ -72,7 +72,7 @@ export class Processor {
         }
       }
     } catch (e) {
-      this.opts.log({ level: 'error', msg: 'unexpected error running a batch; its unsettled jobs go back to their queue', class: route.class, error: (e as Error).stack });
+      this.opts.log.error('unexpected error running a batch; its unsettled jobs go back to their queue', { class: route.class, error: (e as Error).stack });
     } finally {
       for (const j of [...pending]) {
         await this.putBack(j, j.job.jid);
@@ -92,7 +92,7 @@ export class Processor {
     this.opts.stats.processed();
     this.opts.stats.failed();
     this.opts.counters.failed('(malformed)');
-    this.opts.log({ level: 'error', msg: 'malformed payload moved to the dead set', queue: f.queue, reason, bytes: f.raw.length });
+    this.opts.log.error('malformed payload moved to the dead set', { queue: f.queue, reason, bytes: f.raw.length });
   }
 
   /** Returns a held job that was never run to its queue, at the end fetched next, untouched. */
@@ -100,7 +100,7 @@ export class Processor {
     try {
       await this.settleDurably(job, { mode: 'requeue' }, jid);
     } catch (e) {
-      this.opts.log({ level: 'error', msg: 'could not put a job back; it stays in flight for recovery', jid, queue: job.queue, error: (e as Error).message });
+      this.opts.log.error('could not put a job back; it stays in flight for recovery', { jid, queue: job.queue, error: (e as Error).message });
     }
   }
 
@@ -120,12 +120,12 @@ export class Processor {
         limiter.onThrottle();
         this.opts.counters.throttled(route.class, jobs.length);
       } else if (result.kind === 'config') {
-        this.opts.log({ level: 'error', msg: `Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, errorType: result.errorType, error: result.message, class: route.class });
+        this.opts.log.error(`Lambda refused to invoke ${route.function}: fix the deploy; jobs retry meanwhile`, { errorType: result.errorType, error: result.message, class: route.class });
       } else limiter.onSuccess();
       plans = planInvocation(result, jobs, Buffer.byteLength(event), this.planContext());
     } catch (e) {
       // A bug between fetch and outcome must not strand the jobs: they take the retry path.
-      this.opts.log({ level: 'error', msg: 'unexpected error invoking a function; its jobs retry', class: route.class, error: (e as Error).stack });
+      this.opts.log.error('unexpected error invoking a function; its jobs retry', { class: route.class, error: (e as Error).stack });
       const error = { class: POLLER_ERRORS.internal, message: `the poller failed to invoke ${route.function} or to read its answer: ${(e as Error).message} (the function may or may not have run; the job retries: at-least-once)`, backtrace: [] };
       plans = jobs.map((j) => planFailure(j, error, this.planContext()));
     }
@@ -155,7 +155,10 @@ export class Processor {
           this.opts.stats.failed();
           this.opts.counters.failed(cls);
         }
-        if (plan.kind !== 'ok' || this.opts.log.enabled?.('info') !== false) this.opts.log(outcomeLine(j, cls, plan, ms, this.opts.logArgs));
+        if (plan.kind !== 'ok' || this.opts.log.enabled('info')) {
+          const { level, msg, ...fields } = outcomeLine(j, cls, plan, ms, this.opts.logArgs);
+          this.opts.log[level](msg, fields);
+        }
       }),
     );
     // Every job's write is attempted before an error is passed on (only a write past the deadline throws).
@@ -170,7 +173,7 @@ export class Processor {
    * Nothing was written now, so nothing is counted.
    */
   private notOurs(queue: string, jid: unknown, cls: string): void {
-    this.opts.log({ level: 'warn', msg: 'outcome not written: the job was no longer in flight (recovered by another poller, or written already before a reconnect)', jid, class: cls, queue });
+    this.opts.log.warn('outcome not written: the job was no longer in flight (recovered by another poller, or written already before a reconnect)', { jid, class: cls, queue });
   }
 
   /**
@@ -185,7 +188,7 @@ export class Processor {
         return await this.opts.fetcher.settle(job, outcome, Date.now());
       } catch (e) {
         if (this.state.givenUp) throw e;
-        this.opts.log({ level: 'error', msg: "could not write a job's outcome; retrying", jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
+        this.opts.log.error("could not write a job's outcome; retrying", { jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
         await sleep(delay);
       }
     }

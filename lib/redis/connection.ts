@@ -13,17 +13,9 @@
  *    first connect), e.g. to reconcile what a lost reply may have left behind.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { DEFAULT_REDIS_URL, redisUrlOf } from '../config.js';
+import { DEFAULT_REDIS_URL } from '../config.js';
 
 export { DEFAULT_REDIS_URL };
-
-/**
- * The Redis URL of this environment: `REDIS_URL`, else `REDIS_HOST`/`REDIS_PORT`/`REDIS_TLS`/
- * `REDIS_AUTH_TOKEN` (what the CDK construct sets), else the local default.
- */
-export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return redisUrlOf(env);
-}
 
 export interface ConnectOptions {
   /** @defaultValue 'producer' — fail fast; 'process' — reconnect forever (poller, heartbeat). */
@@ -52,7 +44,7 @@ export function describeUrl(url: string): string {
  * Creates a client. ioredis understands `rediss://` (TLS), `user:pass@` and `/db` itself.
  *
  * @example
- * const redis = connect(process.env.REDIS_URL ?? DEFAULT_REDIS_URL, { profile: 'producer' });
+ * const redis = connect(redisUrlOf(process.env), { profile: 'producer' });
  */
 export function connect(url: string, opts: ConnectOptions = {}): Redis {
   let parsed: URL;

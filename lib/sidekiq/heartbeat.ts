@@ -72,7 +72,7 @@ export interface HeartbeatOptions {
  * @example
  * makeIdentity('ip-10-0-0-1') // "ip-10-0-0-1:4242:0123456789ab"
  */
-export function makeIdentity(hostname: string = process.env.DYNO || osHostname()): string {
+export function makeIdentity(hostname: string = osHostname()): string {
   return `${hostname}:${process.pid}:${randomBytes(6).toString('hex')}`;
 }
 

@@ -10,6 +10,7 @@
  * 3. `runScheduler`: the loop the scheduler Lambda and dev mode run — promote every `intervalMs`
  *    until told to stop, one runner at a time (a Redis lock with a TTL, released at the end).
  */
+import type { Logger } from '../log.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -30,7 +31,7 @@ export interface PromoteOptions {
   readonly batchSize?: number;
   /** @defaultValue Date.now */
   readonly now?: () => EpochMs;
-  readonly log?: (obj: object) => void;
+  readonly log?: Logger;
   /** Checked between batches: a huge backlog cannot hold a Lambda past its deadline. */
   readonly shouldStop?: () => boolean;
 }
@@ -175,7 +176,7 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-function tally(result: PromoteResult, plans: readonly PlannedMove[], statuses: number[], set: string, log?: (obj: object) => void): void {
+function tally(result: PromoteResult, plans: readonly PlannedMove[], statuses: number[], set: string, log?: Logger): void {
   plans.forEach((p, i) => {
     const s = statuses[i];
     if (s === 1 && p.queue !== undefined) {
@@ -184,7 +185,7 @@ function tally(result: PromoteResult, plans: readonly PlannedMove[], statuses: n
     } else if (s === 2 || s === 3) {
       result.dead++;
       const reason = s === 3 ? `queue:${p.queue} holds a value that is not a list` : p.reason;
-      log?.({ level: 'error', msg: 'scheduler: moved an unreadable job to the dead set', set, reason, bytes: p.member.length });
+      log?.error('scheduler: moved an unreadable job to the dead set', { set, reason, bytes: p.member.length });
     } else result.lost++;
   });
 }
@@ -237,11 +238,11 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerSum
           const r = await promoteDue({ ...opts, shouldStop: stop });
           summary.rounds++;
           merge(summary, r);
-          if (r.promoted + r.dead > 0) opts.log?.({ level: 'info', msg: 'scheduler: promoted', ...r });
+          if (r.promoted + r.dead > 0) opts.log?.info('scheduler: promoted', { ...r });
         }
       } catch (e) {
         // A failed round (Redis restarting, a timeout) is logged; the next round tries again.
-        opts.log?.({ level: 'error', msg: 'scheduler: promotion round failed', error: (e as Error).message });
+        opts.log?.error('scheduler: promotion round failed', { error: (e as Error).message });
       }
       await waitUntil(started + interval, stop);
     }

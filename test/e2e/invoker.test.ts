@@ -25,8 +25,8 @@ afterAll(() => lambda.close());
 const event = (args: unknown[] = []) => JSON.stringify(makeEvent([{ payload: JSON.stringify({ class: 'J', args, jid: 'a'.repeat(24), queue: 'q' }), queue: 'q' }]));
 
 describe.each([
-  ['DirectInvoker', (url: string) => new DirectInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url })],
-  ['SdkInvoker', (url: string) => new SdkInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url })],
+  ['DirectInvoker', (url: string) => new DirectInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url, localCredentials: true })],
+  ['SdkInvoker', (url: string) => new SdkInvoker({ maxSockets: 10, maxTimeoutSeconds: 5, endpoint: url, localCredentials: true })],
 ] as const)('%s', (_name, make) => {
   let inv: Invoker;
   beforeAll(() => {
@@ -58,12 +58,12 @@ describe.each([
 
 describe('invoker configuration', () => {
   it('turns SDK retries off, so the poller alone decides retries', async () => {
-    const inv = new SdkInvoker({ maxSockets: 300, maxTimeoutSeconds: 60, endpoint: 'http://127.0.0.1:9' });
+    const inv = new SdkInvoker({ maxSockets: 300, maxTimeoutSeconds: 60, endpoint: 'http://127.0.0.1:9', localCredentials: true });
     expect(await inv.client.config.maxAttempts()).toBe(1);
     inv.close();
   });
   it('answers unknown (at-least-once) when nothing listens', async () => {
-    for (const inv of [new DirectInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9' }), new SdkInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9' })]) {
+    for (const inv of [new DirectInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9', localCredentials: true }), new SdkInvoker({ maxSockets: 1, maxTimeoutSeconds: 1, endpoint: 'http://127.0.0.1:9', localCredentials: true })]) {
       expect((await inv.invoke('x', event(), 1)).kind).toBe('unknown');
       inv.close();
     }

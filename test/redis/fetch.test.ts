@@ -7,9 +7,11 @@ import { Redis } from 'ioredis';
 import { useRedis } from '../support/redis.js';
 import { Fetcher } from '../../lib/poller/fetch.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
+import { createLogger } from '../../lib/log.js';
 
 const t = useRedis();
 const k = makeKeys();
+const quiet = createLogger({ sink: () => undefined });
 
 function fetcher(identity: string): Fetcher {
   return new Fetcher(t.redis, () => new Redis(t.url), k, identity);
@@ -34,7 +36,7 @@ describe('fetch', () => {
     await t.redis.lpush(k.inflight(dead, 'q'), ...jobs);
     // Act: five live pollers recover at once
     const live = Array.from({ length: 5 }, (_, i) => fetcher(`live:${i}:bbbbbbbbbbbb`));
-    const moved = await Promise.all(live.map((f) => f.recoverOrphans(() => undefined, [])));
+    const moved = await Promise.all(live.map((f) => f.recoverOrphans(quiet, [])));
     // Assess
     expect(moved.reduce((a, b) => a + b, 0)).toBe(500);
     const queue = await t.redis.lrange('queue:q', 0, -1);
@@ -53,11 +55,11 @@ describe('fetch', () => {
     // Act: the pass may go on for one poller only
     let allowed = 1;
     const f = fetcher('live:1:bbbbbbbbbbbb');
-    expect(await f.recoverOrphans(() => undefined, [], () => allowed-- > 0)).toBe(1);
+    expect(await f.recoverOrphans(quiet, [], () => allowed-- > 0)).toBe(1);
     // Assess: one list moved, the other untouched and still registered; the next pass takes it
     expect(await t.redis.llen('queue:q')).toBe(1);
     expect(await t.redis.hlen(k.pollers)).toBe(1);
-    expect(await f.recoverOrphans(() => undefined, [])).toBe(1);
+    expect(await f.recoverOrphans(quiet, [])).toBe(1);
     expect(await t.redis.llen('queue:q')).toBe(2);
   });
 
@@ -66,7 +68,7 @@ describe('fetch', () => {
     await t.redis.hset(k.pollers, alive, JSON.stringify(['q']));
     await t.redis.hset(k.process(alive), 'info', '{}');
     await t.redis.lpush(k.inflight(alive, 'q'), 'j1');
-    expect(await fetcher('me:1:dddddddddddd').recoverOrphans(() => undefined, [])).toBe(0);
+    expect(await fetcher('me:1:dddddddddddd').recoverOrphans(quiet, [])).toBe(0);
     expect(await t.redis.llen(k.inflight(alive, 'q'))).toBe(1);
   });
 
@@ -130,7 +132,7 @@ describe('fetch', () => {
     expect(await a.fetch(['q'], new Map([['q', 1]]), 1)).toEqual([{ queue: 'q', raw: 'j1' }]);
     expect(JSON.parse((await t.redis.hget(k.pollers, 'a:1:eeeeeeeeeeee'))!)).toEqual(['q']);
     // Assess: with A's process key absent, B recovers the job
-    expect(await fetcher('b:1:ffffffffffff').recoverOrphans(() => undefined, [])).toBe(1);
+    expect(await fetcher('b:1:ffffffffffff').recoverOrphans(quiet, [])).toBe(1);
     expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['j1']);
   });
 
@@ -151,13 +153,13 @@ describe('fetch', () => {
       return hdel(...args);
     }) as typeof hooked.hdel;
     const b = new Fetcher(hooked, () => new Redis(t.url), k, 'b:1:ffffffffffff');
-    await b.recoverOrphans(() => undefined, []);
+    await b.recoverOrphans(quiet, []);
     slowFetch ??= a.fetch(['q'], new Map([['q', 1]]), 1);
     await slowFetch;
     // Assess: A holds a job in flight and is registered, so when A dies, C recovers it
     expect(await t.redis.llen(a.inflightKey('q'))).toBe(1);
     expect(await t.redis.hexists(k.pollers, 'a:1:eeeeeeeeeeee')).toBe(1);
-    expect(await fetcher('c:1:gggggggggggg').recoverOrphans(() => undefined, [])).toBe(1);
+    expect(await fetcher('c:1:gggggggggggg').recoverOrphans(quiet, [])).toBe(1);
     expect((await t.redis.lrange('queue:q', 0, -1)).sort()).toEqual(['j1', 'j2']);
     hooked.disconnect();
   });
@@ -169,7 +171,7 @@ describe('fetch', () => {
     await t.redis.hset(k.leases('Track'), `h|${dead}`, 3, `w|${dead}`, 2, 'h|other:1:x', 1);
     await t.redis.rpush(k.leaseLine('Track'), 'other:1:x', dead);
     // Act
-    await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(() => undefined, ['Track']);
+    await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(quiet, ['Track']);
     // Assess: only the other poller's lease and place in line remain
     expect(await t.redis.hgetall(k.leases('Track'))).toEqual({ 'h|other:1:x': '1' });
     expect(await t.redis.lrange(k.leaseLine('Track'), 0, -1)).toEqual(['other:1:x']);
@@ -183,6 +185,6 @@ describe('fetch', () => {
     const keyArgs = [k.process(dead), k.pollers, k.inflight(dead, 'q'), 'queue:q'];
     expect(await t.redis.sklRecover_v2(keyArgs.length, ...keyArgs, dead, JSON.stringify(['q']), 1)).toBe(-2);
     expect(await t.redis.llen(k.inflight(dead, 'r'))).toBe(1);
-    expect(await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(() => undefined, [])).toBe(1);
+    expect(await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(quiet, [])).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/log.js';
 import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { planMove, promoteArgs, promoteDue, runScheduler, INVALID_JOB_ERROR } from '../../lib/sidekiq/scheduled.js';
@@ -85,7 +86,7 @@ describe('scheduled', () => {
       await t.redis.zadd(K.schedule, '1795334800.0', 'not json', '1795334801.0', '{"args":[]}', '1795334802.0', good);
       const logs: object[] = [];
       // Act
-      const r = await promoteDue({ redis: t.redis, keys: K, now: clock, log: (o) => logs.push(o) });
+      const r = await promoteDue({ redis: t.redis, keys: K, now: clock, log: createLogger({ sink: (l) => void logs.push(JSON.parse(l) as object) }) });
       // Assess
       expect(r).toMatchObject({ promoted: 1, dead: 2 });
       expect(await t.redis.llen('queue:default')).toBe(1);

@@ -9,7 +9,7 @@ import { startLocalLambda } from '../../lib/local/endpoint.js';
 import { makeInvoker, startPoller, type RunningPoller } from '../../lib/cli/poller.js';
 import { pollerConfigFromEnv } from '../../lib/config.js';
 import type { Route } from '../../lib/jobs.js';
-import type { Logger } from '../../lib/log.js';
+import { createLogger, type Logger } from '../../lib/log.js';
 import { Client } from '../../lib/client.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import type { Invoker } from '../../lib/lambda/invoker.js';
@@ -68,10 +68,13 @@ export async function startStack(
     ...(opts.extraRoutes ?? []),
   ];
   const logs: Record<string, unknown>[] = [];
-  const log: Logger = (e) => {
-    logs.push(e);
-    if (process.env.E2E_LOG) console.log(JSON.stringify(e));
-  };
+  const log: Logger = createLogger({
+    level: 'debug',
+    sink: (line) => {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+      if (process.env.E2E_LOG) console.log(line);
+    },
+  });
   const cfg = pollerConfigFromEnv(
     {
       REDIS_URL: redisUrl,

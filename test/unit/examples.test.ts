@@ -35,7 +35,7 @@ const HARD1 = '4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5.
 
 const sink = () => {
   const lines: Record<string, unknown>[] = [];
-  return { lines, logger: createLogger({}, (l) => void lines.push(JSON.parse(l) as Record<string, unknown>), 'debug') };
+  return { lines, logger: createLogger({ sink: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>), level: 'debug' }) };
 };
 
 describe('examples', () => {
