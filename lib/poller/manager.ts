@@ -93,6 +93,13 @@ export class Manager {
     return this.holding;
   }
 
+  /** Jobs in running invocations (not those waiting for a slot): the work more pollers could share. */
+  get runningJobs(): number {
+    let n = 0;
+    for (const c of this.classes.values()) n += c.held - c.waiting.length;
+    return n;
+  }
+
   /** The raw payloads held, counted (for `Fetcher.reconcile`). */
   get known(): ReadonlyMap<string, number> {
     return this.held;

@@ -199,6 +199,11 @@ export class Poller {
     return this.manager.inFlight;
   }
 
+  /** Jobs in running invocations, not those waiting for a slot of their class (for metrics and scaling). */
+  running(): number {
+    return this.manager.runningJobs;
+  }
+
   /** Why the poller is unhealthy, or undefined (for /healthz). */
   problem(now = Date.now()): string | undefined {
     if (this.stopping) return 'stopping';
@@ -217,6 +222,7 @@ export class Poller {
       quiet: this.quiet,
       stopping: this.stopping,
       inFlight: this.manager.inFlight,
+      running: this.manager.runningJobs,
       maxInFlight: this.maxInFlight,
       fetched: this.counters.fetchedTotal,
       fetchLagMs: { last: this.counters.lastLagMs, average: Math.round(this.counters.avgLagMs) },
