@@ -9,9 +9,9 @@
  *    10,000 characters, valid UTF-16 so Ruby's JSON reads it) and the backtrace lines.
  */
 import type { FailureAction, JobError } from '../protocol/event.js';
+import { errorMessage, wellFormed } from '../protocol/text.js';
 
-/** Sidekiq cuts `error_message` to this many characters (`job_retry.rb`). */
-export const MAX_ERROR_MESSAGE = 10_000;
+export { MAX_ERROR_MESSAGE } from '../protocol/text.js';
 
 /**
  * The base of the retry directives. Throw one of its subclasses (or use {@link discard},
@@ -134,14 +134,6 @@ function describeThrown(value: unknown): string {
   return String(value);
 }
 
-/** Cuts to {@link MAX_ERROR_MESSAGE} characters (code points, as Ruby counts) and repairs lone surrogates. */
-export function errorMessage(message: string): string {
-  let text = message;
-  if (text.length > MAX_ERROR_MESSAGE) text = Array.from(text).slice(0, MAX_ERROR_MESSAGE).join('');
-  // String.prototype.toWellFormed is Node 20+; the ES2023 lib does not type it.
-  return (text as string & { toWellFormed(): string }).toWellFormed();
-}
-
 /** The stack frames of an error (`at fn (file:line:col)` lines), without the message header. */
 export function backtraceOf(error: unknown): string[] {
   if (!(error instanceof Error) || typeof error.stack !== 'string') return [];
@@ -160,8 +152,8 @@ export function backtraceOf(error: unknown): string[] {
 export function toJobError(thrown: unknown): JobError {
   const error = thrown instanceof JobDirective && thrown.error !== undefined ? thrown.error : thrown;
   return {
-    class: errorClass(error),
+    class: wellFormed(errorClass(error)),
     message: errorMessage(error instanceof Error ? error.message : describeThrown(error)),
-    backtrace: backtraceOf(error),
+    backtrace: backtraceOf(error).map(wellFormed),
   };
 }

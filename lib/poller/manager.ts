@@ -68,7 +68,8 @@ export class Manager {
   private readonly running = new Set<Promise<void>>();
   /** Queues a fetch found empty: watched, not fetched, until a job arrives. */
   private readonly empty = new Set<string>();
-  private readonly watching = new Set<string>();
+  /** Queues watched now, with when each watch should have ended at the latest. */
+  private readonly watching = new Map<string, number>();
   private fetching = false;
   private fetchSince = 0;
   private fetchRetryAt = 0;
@@ -120,9 +121,15 @@ export class Manager {
     return Promise.all([...this.running]);
   }
 
-  /** Milliseconds the fetch under way has taken so far (0 when none is), for /healthz. */
-  fetchingForMs(now = Date.now()): number {
-    return this.fetching ? now - this.fetchSince : 0;
+  /**
+   * How long the fetch loop has waited on Redis beyond what it should (0 when it has not), for
+   * /healthz: a fetch under way for that long, or a watch that outlived its timeout by that much —
+   * a connection that stopped answering without closing.
+   */
+  stalledForMs(now = Date.now()): number {
+    let stalled = this.fetching ? now - this.fetchSince : 0;
+    for (const endBy of this.watching.values()) stalled = Math.max(stalled, now - endBy);
+    return stalled;
   }
 
   /** After a reconnect: our in-flight lists may hold jobs whose fetch reply was lost. */
@@ -267,8 +274,9 @@ export class Manager {
     if (this.holding >= this.opts.maxInFlight) return;
     for (const q of this.empty) {
       if (this.watching.has(q) || this.room(q).room <= 0) continue;
-      this.watching.add(q);
-      this.opts.fetcher.watch(q, this.opts.watchSeconds ?? 2).then(
+      const seconds = this.opts.watchSeconds ?? 2;
+      this.watching.set(q, Date.now() + seconds * 1000);
+      this.opts.fetcher.watch(q, seconds).then(
         () => this.watched(q),
         (e: Error) => {
           if (this.accepting) this.opts.log.warn('watching an empty queue failed', { queue: q, error: e.message });

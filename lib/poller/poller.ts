@@ -57,7 +57,7 @@ export interface PollerOptions {
   readonly processTtlSeconds?: number;
   /** @defaultValue 15000 */
   readonly recoveryIntervalMs?: number;
-  /** @defaultValue 30000 — a fetch on a connected Redis that has not returned by then means the loop is stuck. */
+  /** @defaultValue 30000 — a fetch (or a watch past its timeout) on a connected Redis unanswered this long means the loop is stuck. */
   readonly stuckAfterMs?: number;
   /** @defaultValue 120000 — Redis away longer than this (a failover takes less) makes the poller unhealthy. */
   readonly redisAwayLimitMs?: number;
@@ -210,8 +210,8 @@ export class Poller {
     if (this.redisAwaySince !== undefined && now - this.redisAwaySince > (this.opts.redisAwayLimitMs ?? 120_000)) {
       return `Redis has been unreachable for ${Math.round((now - this.redisAwaySince) / 1000)} s (connection ${this.opts.redis.status})`;
     }
-    const fetching = this.manager.fetchingForMs(now);
-    if (this.opts.redis.status === 'ready' && fetching > (this.opts.stuckAfterMs ?? 30_000)) return `the fetch loop is stuck: a fetch has not returned for ${Math.round(fetching / 1000)} s`;
+    const stalled = this.manager.stalledForMs(now);
+    if (this.opts.redis.status === 'ready' && stalled > (this.opts.stuckAfterMs ?? 30_000)) return `the fetch loop is stuck: Redis has not answered a fetch for ${Math.round(stalled / 1000)} s`;
     return undefined;
   }
 

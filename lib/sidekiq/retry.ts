@@ -3,11 +3,11 @@
  *
  * Tasks:
  * 1. Decide what a failure means: a retry at a time, the dead set, or a discard — from `retry`
- *    (true = 25, N, false, 0), `retry_count`, `retry_for` (7.1.3+; exclusive in 8.1+), and the
- *    handler's own request (discard / kill / retry in N seconds).
+ *    (true = 25, N, false, 0), `retry_count`, `retry_for` (7.1.3+; exclusive in 8.1+), then, for a
+ *    job with retries left, the handler's own request (discard / kill / retry in N seconds).
  * 2. Compute the delay, `count⁴ + 15` or the handler's, plus the jitter of the target version.
  * 3. Write the failed payload: `queue` (retry_queue or the popped queue), `error_message` (≤ 10,000
- *    characters), `error_class`, `failed_at` or `retried_at`, `retry_count`, and `error_backtrace`
+ *    characters as Ruby counts them), `error_class`, backtrace lines — all well-formed UTF-16 — `failed_at` or `retried_at`, `retry_count`, and `error_backtrace`
  *    when `backtrace` is set — every other byte of the payload unchanged.
  *
  * Randomness and time are injected, so tests assert exact values.
@@ -17,11 +17,10 @@ import type { JobPayload } from '../protocol/job.js';
 import { withFields } from '../protocol/job.js';
 import { readTimestamp, writeTimestamp, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
 import type { FailureAction, JobError } from '../protocol/event.js';
+import { errorMessage, wellFormed } from '../protocol/text.js';
 
 /** `DEFAULT_MAX_RETRY_ATTEMPTS`: `retry: true` means this many retries. */
 export const DEFAULT_MAX_RETRIES = 25;
-/** Sidekiq cuts `error_message` to this many characters. */
-export const MAX_ERROR_MESSAGE = 10_000;
 /** Dead-set trimming: entries older than this (180 days) and beyond this many go. */
 export const DEAD_TIMEOUT_SECONDS = 15_552_000;
 export const DEAD_MAX_JOBS = 10_000;
@@ -82,12 +81,12 @@ export function nextRetryCount(job: Pick<JobPayload, 'retry_count'>): number {
 export function decide(f: Failure): RetryDecision {
   const { job } = f;
   if (job.retry === false) return { kind: 'discard', reason: 'retry: false' };
-  if (f.action === 'discard') return { kind: 'discard', reason: 'discarded' };
   const count = nextRetryCount(job);
   const toDead = (reason: 'exhausted' | 'killed' | 'retry_for'): RetryDecision =>
     job.dead === false ? { kind: 'discard', reason: 'dead: false' } : { kind: 'dead', count, reason };
-  if (f.action === 'kill') return toDead('killed');
 
+  // Exhaustion (and retry_for) first, as Sidekiq's `process_retry` does: only a job with retries
+  // left asks `sidekiq_retry_in`, so a discard cannot save an exhausted job from the dead set.
   const max = typeof job.retry === 'number' ? job.retry : (f.maxRetries ?? DEFAULT_MAX_RETRIES);
   const firstFailure = count === 0 ? f.now : (readTimestamp(job.failed_at) ?? f.now);
   const retryFor = typeof job.retry_for === 'number' && f.version >= 7 ? job.retry_for : undefined;
@@ -98,6 +97,8 @@ export function decide(f: Failure): RetryDecision {
     if (count >= max) return toDead('exhausted');
     if (windowOver) return toDead('retry_for');
   }
+  if (f.action === 'discard') return { kind: 'discard', reason: 'discarded' };
+  if (f.action === 'kill') return toDead('killed');
 
   const custom = f.retryInSeconds;
   const base = custom !== undefined && Number.isInteger(custom) && custom > 0 ? custom : defaultDelay(count);
@@ -105,11 +106,6 @@ export function decide(f: Failure): RetryDecision {
   return { kind: 'retry', at: f.now + delaySeconds * 1000, count, delaySeconds };
 }
 
-/** Scrubs to valid UTF-16 (no lone surrogates) and cuts to 10,000 characters, as Sidekiq does. */
-export function errorMessage(message: string): string {
-  const s = (message as string & { toWellFormed(): string }).toWellFormed();
-  return s.length > MAX_ERROR_MESSAGE ? s.slice(0, MAX_ERROR_MESSAGE) : s;
-}
 
 /** `error_backtrace`: strict base64 of zlib-deflated JSON lines (readable by 6.4.1 through 8.x). */
 export function encodeBacktrace(lines: readonly string[], backtrace: boolean | number): string | undefined {
@@ -128,12 +124,12 @@ export function failedPayload(raw: string, f: Failure): string {
   const fields: Record<string, unknown> = {
     queue: typeof job.retry_queue === 'string' && job.retry_queue !== '' ? job.retry_queue : f.queue,
     error_message: errorMessage(f.error.message),
-    error_class: f.error.class,
+    error_class: wellFormed(f.error.class),
   };
   if (first) fields.failed_at = writeTimestamp(f.now, f.version);
   else fields.retried_at = writeTimestamp(f.now, f.version);
   fields.retry_count = nextRetryCount(job);
-  const bt = job.backtrace === undefined ? undefined : encodeBacktrace(f.error.backtrace, job.backtrace);
+  const bt = job.backtrace === undefined ? undefined : encodeBacktrace(f.error.backtrace.map(wellFormed), job.backtrace);
   if (bt !== undefined) fields.error_backtrace = bt;
   return withFields(raw, fields);
 }

@@ -53,6 +53,28 @@ forEachSidekiq((sk) => describe('poller ↔ Ruby Sidekiq', () => {
     expect(typeof again.retried_at).toBe('number');
   });
 
+  it('keeps a job whose long error message ends in an emoji: Ruby reads its retry entry and promotes it', async () => {
+    // Prepare: a failure whose message is 9,999 characters, an emoji, then more (cut at 10,000 characters)
+    stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
+    const message = 'x'.repeat(9_999) + '😀' + 'y';
+    const jid = await new Client({ redis: t.redis }).push({ class: 'FailJob', queue: 'q', args: [message] });
+    await eventually(async () => (await t.redis.zcard('retry')) === 1, 15_000, 'the retry entry');
+    await stack.close();
+    stack = undefined;
+    // Act: Ruby reads the entry, then its own scheduler promotes it once due
+    await t.redis.zadd('retry', 'XX', '1', (await t.redis.zrange('retry', 0, 0))[0]!);
+    const out = sk.run(
+      `require "sidekiq/api"; require "sidekiq/scheduled"; require "json"
+       e = Sidekiq::RetrySet.new.first
+       seen = { jid: e.jid, length: e.item["error_message"].length, tail: e.item["error_message"][-2..] }
+       Sidekiq::Scheduled::Enq.${sk.major >= 7 ? 'new(Sidekiq.default_configuration)' : 'new'}.enqueue_jobs
+       print JSON.generate(seen.merge(queued: Sidekiq::Queue.new("q").map(&:jid), retry: Sidekiq::RetrySet.new.size))`,
+      t.url,
+    );
+    // Assess: 10,000 characters, the emoji whole; the job is back on its queue, not lost
+    expect(JSON.parse(out)).toEqual({ jid, length: 10_000, tail: 'x😀', queued: [jid], retry: 0 });
+  });
+
   it('Ruby kills a retry entry and deletes entries of both sets; the dead one keeps our error fields', async () => {
     // Prepare: two failures in retry, one in dead
     stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);

@@ -40,7 +40,7 @@ export async function startStack(
   redisUrl: string,
   fns: readonly StackFunction[],
   env: Record<string, string> = {},
-  opts: { lambdaUrl?: string; extraRoutes?: Route[]; /** Fault injection only: wraps the poller's real invoker. */ wrapInvoker?: (real: Invoker) => Invoker } = {},
+  opts: { lambdaUrl?: string; extraRoutes?: Route[]; /** Fault injection only: wraps the poller's real invoker. */ wrapInvoker?: (real: Invoker) => Invoker; /** Health thresholds, lowered for tests. */ health?: { stuckAfterMs?: number; redisAwayLimitMs?: number } } = {},
 ): Promise<Stack> {
   const lambda = opts.lambdaUrl
     ? undefined
@@ -87,7 +87,7 @@ export async function startStack(
     routes,
   );
   const invoker = opts.wrapInvoker?.(makeInvoker(cfg));
-  const running = await startPoller(cfg, { log, invoker, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000 });
+  const running = await startPoller(cfg, { log, invoker, heartbeatIntervalMs: 500, processTtlSeconds: 3, recoveryIntervalMs: 1000, ...opts.health });
   return {
     lambdaUrl: opts.lambdaUrl ?? lambda!.url,
     running,

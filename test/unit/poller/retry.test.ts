@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { inflateSync } from 'node:zlib';
-import { decide, defaultDelay, encodeBacktrace, errorMessage, failedPayload, jitter, type Failure } from '../../../lib/sidekiq/retry.js';
+import { decide, defaultDelay, encodeBacktrace, failedPayload, jitter, type Failure } from '../../../lib/sidekiq/retry.js';
+import { errorMessage } from '../../../lib/protocol/text.js';
 import type { JobPayload } from '../../../lib/protocol/job.js';
 
 const NOW = 1_795_334_860_000;
@@ -62,6 +63,13 @@ describe('retry', () => {
       expect(decide(makeFailure({}, { action: 'kill' }))).toEqual({ kind: 'dead', count: 0, reason: 'killed' });
       expect(decide(makeFailure({}, { retryInSeconds: 300, random: () => 2 }))).toMatchObject({ kind: 'retry', delaySeconds: 302 });
     });
+    it('sends an exhausted job to the dead set even when the handler asks to discard it, as Sidekiq does', () => {
+      expect(decide(makeFailure({ retry: 2, retry_count: 1 }, { action: 'discard' }))).toEqual({ kind: 'dead', count: 2, reason: 'exhausted' });
+      expect(decide(makeFailure({ retry: 0 }, { action: 'discard' }))).toEqual({ kind: 'dead', count: 0, reason: 'exhausted' });
+      const failedAt = (NOW - 3600_000) / 1000;
+      expect(decide(makeFailure({ retry_for: 60, retry_count: 0, failed_at: failedAt }, { action: 'discard' }))).toMatchObject({ kind: 'dead', reason: 'retry_for' });
+      expect(decide(makeFailure({ retry: 2, retry_count: 0 }, { action: 'discard' }))).toEqual({ kind: 'discard', reason: 'discarded' });
+    });
     it('ends retries when retry_for has passed since failed_at (7.x: either limit)', () => {
       const failedAt = (NOW - 3600_000) / 1000;
       expect(decide(makeFailure({ retry_for: 3000, retry_count: 0, failed_at: failedAt }))).toMatchObject({ kind: 'dead', reason: 'retry_for' });
@@ -110,6 +118,11 @@ describe('retry', () => {
     it('cuts to 10,000 characters and scrubs lone surrogates', () => {
       expect(errorMessage('x'.repeat(20_000))).toHaveLength(10_000);
       expect(errorMessage('a\ud800b')).toBe('a\ufffdb');
+    });
+    it('counts characters as Ruby does, never splitting a surrogate pair at the cut', () => {
+      const message = 'x'.repeat(9_999) + '😀' + 'y';
+      expect(errorMessage(message)).toBe('x'.repeat(9_999) + '😀');
+      expect(errorMessage('😀'.repeat(10_001))).toBe('😀'.repeat(10_000));
     });
   });
 
