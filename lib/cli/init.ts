@@ -59,6 +59,7 @@ export interface Project extends ProjectKind {
   readonly dir: string;
   /** The parsed package.json; undefined when there is none; `'unreadable'` when it is not JSON. */
   readonly pkg: PackageJson | undefined | 'unreadable';
+  /** A `cdk.json` of another app than the one `init` writes: the construct goes into that app by hand. */
   readonly hasCdkApp: boolean;
   readonly packageManager: 'npm' | 'yarn' | 'pnpm';
 }
@@ -97,7 +98,7 @@ export function inspectProject(dir: string): Project {
     pkg,
     module: pkg === undefined || (typeof pkg === 'object' && pkg.type === 'module') ? 'esm' : 'cjs',
     runner: 'jest' in known && !('vitest' in known) ? 'jest' : 'vitest',
-    hasCdkApp: existsSync(join(dir, 'cdk.json')),
+    hasCdkApp: existsSync(join(dir, 'cdk.json')) && !readFileSync(join(dir, 'cdk.json'), 'utf8').includes(APP_PATH),
     packageManager: existsSync(join(dir, 'pnpm-lock.yaml')) ? 'pnpm' : existsSync(join(dir, 'yarn.lock')) ? 'yarn' : 'npm',
   };
 }
