@@ -21,7 +21,10 @@ export interface LoadedDeclarations {
 export async function loadDeclarations(path = DEFAULT_DECLARATIONS): Promise<LoadedDeclarations> {
   const file = resolve(path);
   if (!existsSync(file)) {
-    throw new Error(`no job declarations at ${file}: create it with \`export default defineJobs([{ class: 'MyJob', queue: 'my_queue', entry: 'functions/my-job.ts' }])\` or pass --config`);
+    throw new Error(
+      `no job declarations at ${file}: run \`npx sidekiq-lambda init\` here to write a first job, pass --config FILE, or create it with ` +
+        "`export default defineJobs([{ class: 'MyJob', queue: 'my_queue', entry: 'functions/my-job.ts' }])`",
+    );
   }
   // esbuild loads only when a declarations file is read, not in every poller.
   const { build } = await import('esbuild');

@@ -9,8 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { App } from 'aws-cdk-lib';
 import { buildSync } from 'esbuild';
-import { PACKAGE_ROOT } from '../../infra/code.js';
-import { containerBuildOptions } from '../../lib/bundling.js';
+import { BUNDLING, PACKAGE_ROOT, RUNTIME } from '../../infra/code.js';
+import { containerBuildOptions, handlerBuildOptions, NODE_TARGET } from '../../lib/bundling.js';
 import { makeSidekiq } from './support.js';
 
 const FIXTURES = resolve(PACKAGE_ROOT, 'test/infra/fixtures');
@@ -21,6 +21,20 @@ function assetDir(app: App, hash: string): string {
 }
 
 describe('bundling', () => {
+  it('gives NodejsFunction the options dev mode bundles with, targeting the runtime it deploys', () => {
+    const dev = handlerBuildOptions('-');
+    expect(BUNDLING).toEqual({
+      forceDockerBundling: false,
+      format: 'esm',
+      target: NODE_TARGET,
+      mainFields: dev.mainFields,
+      banner: dev.banner!.js,
+      loader: dev.loader,
+      sourceMap: true,
+    });
+    expect(RUNTIME.name).toBe(`nodejs${NODE_TARGET.replace(/^node/, '')}.x`);
+  });
+
   it('bundles each function with local esbuild into ESM that runs, and stages the poller image context', { timeout: 90_000 }, async () => {
     // Prepare / Act
     const { stack, sidekiq, template } = makeSidekiq({

@@ -215,7 +215,7 @@ for (const p of PROJECTS) {
       sh('tsc --noEmit', p.dir, 'npx', ['tsc', '--noEmit', '-p', '.']);
     });
 
-    step('`npx sidekiq-lambda dev` runs both handlers for jobs from Ruby Sidekiq: one enqueues back, one fails into the retry set', 4 * MINUTE, async (ctx) => {
+    step('`npx sidekiq-lambda dev` runs both handlers for jobs from Ruby Sidekiq: one enqueues back, one fails into the retry set; `stats` reads them', 4 * MINUTE, async (ctx) => {
       const problem = rubyProblem();
       if (problem && process.env.CI === 'true') throw new Error(problem);
       if (problem) {
@@ -262,6 +262,9 @@ for (const p of PROJECTS) {
           greet: 0,
           reports: 0,
         });
+        // The operator commands run from the project too.
+        const stats = JSON.parse(sh('stats', p.dir, 'npx', ['sidekiq-lambda', 'stats', '--json'], node22Env({ REDIS_URL: redis.url })).trim()) as Record<string, unknown>;
+        expect(stats).toMatchObject({ processed: 1, failed: 1 });
         // Ctrl-C: dev stops cleanly (npx re-raises the signal), and nothing of it is left running.
         process.kill(-dev.pid!, 'SIGINT');
         expect([0, 'SIGINT']).toContain(await exited);
