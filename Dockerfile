@@ -1,5 +1,6 @@
 # The poller's image: one self-contained bundle on Node 22. Build the bundle first
-# (`node scripts/build-container.mjs`; the CDK construct does it before staging this context).
+# (`npm run build -- --package`, or `npm pack`; the CDK construct rebuilds it from the sources
+# of a checkout before staging this context, and an installed package ships it built).
 # No npm install here: dist/container/cli.mjs inlines every dependency.
 FROM public.ecr.aws/docker/library/node:22-alpine
 

@@ -3,23 +3,28 @@
  *
  * Tasks:
  * 1. Build a Node 22 / ARM64 function from a TypeScript entry with local esbuild (never Docker),
- *    with the same loader and format the dev-mode bundler uses (ESM, `.lua` as text).
- * 2. Stage the poller's container image from this package's Dockerfile, after bundling
- *    `dist/container/cli.mjs` (`scripts/build-container.mjs`); the image is built at deploy time.
- * 3. For template tests, the same calls with placeholder code and image (`skipBundling`).
+ *    with the options dev mode bundles with (`handlerBuildOptions`, lib/bundling.ts), mapped onto
+ *    `NodejsFunction`'s bundling options.
+ * 2. Stage the poller's container image from this package's Dockerfile and `dist/container/cli.mjs`:
+ *    in a checkout of this repository the bundle is rebuilt from the sources first (so `cdk deploy`
+ *    ships the work tree); an installed package ships it built. The image is built at deploy time.
+ * 3. Name the scheduler's entry: `functions/scheduler.ts` here, `dist/scheduler.js` when installed.
+ * 4. For template tests, the same calls with placeholder code and image (`skipBundling`).
  */
-import { spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { Duration } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { containerBuildOptions, handlerBuildOptions } from '../lib/bundling.js';
+import { isSourceCheckout, packageRoot } from '../lib/package.js';
 
-/** This package's root: the Dockerfile, `functions/` and `scripts/` live here. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** This package's root: the repository, or `node_modules/sidekiq-lambda` (the Dockerfile and `dist/` are there). */
+export const PACKAGE_ROOT = packageRoot();
 
 export const RUNTIME = lambda.Runtime.NODEJS_22_X;
 export const ARCHITECTURE = lambda.Architecture.ARM_64;
@@ -28,17 +33,22 @@ const PLACEHOLDER =
   "exports.handler = async () => { throw new Error('sidekiq-lambda: placeholder code from skipBundling; never deploy it'); };";
 const PLACEHOLDER_IMAGE = 'public.ecr.aws/docker/library/node:22-alpine';
 
-/** The esbuild options shared with `scripts/build-container.mjs` and dev mode's bundler. */
-export const BUNDLING: nodejs.BundlingOptions = {
-  forceDockerBundling: false,
-  format: nodejs.OutputFormat.ESM,
-  target: 'node22',
-  mainFields: ['module', 'main'],
-  // Bundled CommonJS dependencies (ioredis) call require(); ESM output needs one.
-  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-  loader: { '.lua': 'text' },
-  sourceMap: true,
-};
+/** `handlerBuildOptions` in `NodejsFunction`'s terms: the same target, format, fields, banner and loaders. */
+function bundlingOptions(): nodejs.BundlingOptions {
+  const o = handlerBuildOptions('-');
+  return {
+    forceDockerBundling: false,
+    format: o.format === 'esm' ? nodejs.OutputFormat.ESM : nodejs.OutputFormat.CJS,
+    target: String(o.target),
+    mainFields: o.mainFields ? [...o.mainFields] : undefined,
+    banner: o.banner?.js,
+    loader: o.loader ? { ...o.loader } : undefined,
+    sourceMap: true,
+  };
+}
+
+/** The esbuild options of every function the construct bundles. */
+export const BUNDLING: nodejs.BundlingOptions = bundlingOptions();
 
 export interface NodeFunctionOptions extends Omit<lambda.FunctionOptions, 'runtime' | 'architecture'> {
   /** The TypeScript entry file (absolute). */
@@ -60,12 +70,20 @@ export function nodeFunction(scope: Construct, id: string, options: NodeFunction
 
 let containerBundleBuilt = false;
 
-/** Runs `scripts/build-container.mjs` once per process: `dist/container/cli.mjs`, everything inlined. */
+/**
+ * Makes sure `dist/container/cli.mjs` is there: rebuilt once per process from the sources in a
+ * checkout of this repository, as shipped in an installed package.
+ */
 export function buildContainerBundle(root: string = PACKAGE_ROOT): void {
   if (containerBundleBuilt) return;
-  const result = spawnSync(process.execPath, [resolve(root, 'scripts/build-container.mjs')], { cwd: root, encoding: 'utf8' });
-  if (result.status !== 0) {
-    throw new Error(`sidekiq-lambda: bundling the poller (scripts/build-container.mjs) failed:\n${result.stderr || result.error?.message}`);
+  if (isSourceCheckout(root)) {
+    try {
+      buildSync(containerBuildOptions(root));
+    } catch (e) {
+      throw new Error(`sidekiq-lambda: bundling the poller (lib/cli.ts -> dist/container/cli.mjs) failed:\n${(e as Error).message}`);
+    }
+  } else if (!existsSync(join(root, 'dist/container/cli.mjs'))) {
+    throw new Error(`sidekiq-lambda: ${join(root, 'dist/container/cli.mjs')} is missing from the installed package; reinstall sidekiq-lambda`);
   }
   containerBundleBuilt = true;
 }
@@ -77,6 +95,11 @@ export function pollerImage(architecture: ecs.CpuArchitecture, skipBundling: boo
   const platform = architecture === ecs.CpuArchitecture.X86_64 ? ecr.Platform.LINUX_AMD64 : ecr.Platform.LINUX_ARM64;
   // .dockerignore keeps the build context to the Dockerfile and dist/container/.
   return ecs.ContainerImage.fromAsset(PACKAGE_ROOT, { file: 'Dockerfile', platform });
+}
+
+/** The scheduler function's entry: its TypeScript source here, its ESM build in an installed package. */
+export function schedulerEntry(root: string = PACKAGE_ROOT): string {
+  return isSourceCheckout(root) ? join(root, 'functions/scheduler.ts') : join(root, 'dist/scheduler.js');
 }
 
 /** A duration in whole seconds. */

@@ -21,7 +21,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../lib/config.js';
 import type { ResolvedJob } from '../lib/jobs.js';
-import { nodeFunction, PACKAGE_ROOT, RUNTIME, seconds } from './code.js';
+import { nodeFunction, RUNTIME, schedulerEntry, seconds } from './code.js';
 import { INFRA_DEFAULTS } from './props.js';
 import type { RedisEndpoint } from './redis.js';
 
@@ -132,7 +132,7 @@ export class Scheduler extends Construct {
   constructor(scope: Construct, id: string, props: SchedulerProps) {
     super(scope, id);
     this.function = sidekiqFunction(this, 'Function', {
-      entry: props.entry ?? resolve(PACKAGE_ROOT, 'functions/scheduler.ts'),
+      entry: props.entry ?? schedulerEntry(),
       timeoutSeconds: INFRA_DEFAULTS.schedulerTimeoutSeconds,
       memoryMb: INFRA_DEFAULTS.schedulerMemoryMb,
       // Only one promoter of ours at a time; it loops every second until shortly before its timeout.

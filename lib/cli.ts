@@ -4,6 +4,7 @@
  */
 import { ENV } from './config.js';
 import { enqueueCommand } from './cli/enqueue.js';
+import { initCommand } from './cli/init.js';
 import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
 
@@ -16,6 +17,7 @@ interface Entry {
 
 /** Subcommands. Each module registers itself here with a one-line summary. */
 export const COMMANDS: Record<string, Entry> = {
+  init: { summary: 'start using it in your repository: a job declaration, a handler, its test and a CDK app [--class C --queue q]', run: initCommand },
   dev: { summary: 'the whole stack on this machine: local Lambda endpoint, poller and scheduler against REDIS_URL', run: async (argv) => (await import('./cli/dev.js')).devCommand(argv) },
   poller: { summary: 'run the poller (the ECS entry point): drain the declared queues, invoke Lambda, record outcomes', run: pollerCommand },
   enqueue: { summary: 'enqueue a Sidekiq job: --class C --args JSON [--queue q] [--in S | --at T] [--retry N|true|false]', run: enqueueCommand },

@@ -5,6 +5,7 @@
 import { rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { declarationsBuildOptions } from './bundling.js';
 import { defineJobs, type JobDeclaration, type ResolvedJob } from './jobs.js';
 
 export const DEFAULT_DECLARATIONS = 'sidekiq-lambda.config.ts';
@@ -20,11 +21,14 @@ export interface LoadedDeclarations {
 export async function loadDeclarations(path = DEFAULT_DECLARATIONS): Promise<LoadedDeclarations> {
   const file = resolve(path);
   if (!existsSync(file)) {
-    throw new Error(`no job declarations at ${file}: create it with \`export default defineJobs([{ class: 'MyJob', queue: 'my_queue', entry: 'functions/my-job.ts' }])\` or pass --config`);
+    throw new Error(
+      `no job declarations at ${file}: run \`npx sidekiq-lambda init\` here to write a first job, pass --config FILE, or create it with ` +
+        "`export default defineJobs([{ class: 'MyJob', queue: 'my_queue', entry: 'functions/my-job.ts' }])`",
+    );
   }
   // esbuild loads only when a declarations file is read, not in every poller.
   const { build } = await import('esbuild');
-  const out = await build({ entryPoints: [file], bundle: true, platform: 'node', format: 'esm', write: false, packages: 'external', logLevel: 'silent', loader: { '.lua': 'text' } });
+  const out = await build(declarationsBuildOptions(file));
   // Place the module next to the original so `node_modules` resolution matches it.
   const tmp = join(dirname(file), `.sidekiq-lambda-declarations-${process.pid}.mjs`);
   try {

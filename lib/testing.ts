@@ -8,6 +8,8 @@
  *    the way in, the response on the way out — with a fake Lambda context and deadline.
  * 3. Return the job's outcome (`ok`, or `failed` with the error fields and any directive) and the
  *    log lines the handler wrote.
+ * 4. `fakeClient()`: a producer that enqueues into memory, for the jobs a handler enqueues back
+ *    (testing/fake-client.ts).
  */
 import type { Context } from 'aws-lambda';
 import { stringify as losslessStringify } from 'lossless-json';
@@ -19,6 +21,8 @@ import { writeTimestamp, type EpochMs } from './protocol/time.js';
 import { generateJid, validateArgs, validateClass, validateQueue } from './protocol/validate.js';
 import { TEST_HOOKS, type TestHooks } from './handler/context.js';
 import type { SidekiqLambdaHandler } from './handler.js';
+
+export { FakeClient, fakeClient, type EnqueuedJob } from './testing/fake-client.js';
 
 /** A job to build a payload for. Unknown keys become top-level payload fields (e.g. `tags`, `bid`). */
 export interface JobSpec {

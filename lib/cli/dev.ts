@@ -60,7 +60,11 @@ async function devRedis(url: string, say: (s: string) => void): Promise<{ url: s
     );
   }
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  // Its own process group: Ctrl-C in the terminal signals the whole foreground group, and a Redis
+  // that died with it would leave the poller's shutdown nothing to write to. Dev stops it last,
+  // and on any exit.
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true });
+  process.once('exit', () => child.kill('SIGTERM'));
   const local = `redis://127.0.0.1:${port}/0`;
   const check = connect(local, { profile: 'producer' });
   check.on('error', () => undefined);

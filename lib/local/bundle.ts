@@ -2,9 +2,8 @@
  * Bundling handler code with esbuild, the way deploy bundles it.
  *
  * Tasks:
- * 1. Own the esbuild options for a handler bundle (`handlerBuildOptions`): ESM, platform node,
- *    target node20, every dependency bundled, `.lua` as text. Deploy should build from the same
- *    function so that a bundling problem shows locally first.
+ * 1. Bundle with the options deploy uses (`handlerBuildOptions`, lib/bundling.ts): ESM, Node 22,
+ *    every dependency inlined, `.lua` as text, so that a bundling problem shows locally first.
  * 2. Bundle each distinct entry file once, in parallel, into a scratch directory.
  * 3. Fail with one `BundleError` that names every failing function, its entry file and esbuild's
  *    messages. We fail `startLocalLambda` rather than answer that function's invocations with an
@@ -12,34 +11,9 @@
  *    loop that starts with a broken handler only hides the message in a job's retry entry.
  */
 import { basename, extname, join } from 'node:path';
-import { build, formatMessages, type BuildFailure, type BuildOptions } from 'esbuild';
+import { build, formatMessages, type BuildFailure } from 'esbuild';
+import { handlerBuildOptions } from '../bundling.js';
 import type { LocalFunction } from './types.js';
-
-/**
- * ESM output needs a real `require` for the CommonJS dependencies it bundles (ioredis requires
- * `net`, `events`, …); esbuild's shim throws "Dynamic require of … is not supported" without it.
- */
-const REQUIRE_BANNER =
-  "import { createRequire as __sidekiqLambdaCreateRequire } from 'node:module';\n" +
-  'const require = __sidekiqLambdaCreateRequire(import.meta.url);';
-
-/**
- * The esbuild options for one handler bundle, shared by deploy and the local endpoint.
- *
- * @example await build({ ...handlerBuildOptions('/app/functions/echo.ts'), outfile: 'cdk.out/echo/index.mjs' })
- */
-export function handlerBuildOptions(entry: string): BuildOptions {
-  return {
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    loader: { '.lua': 'text' },
-    banner: { js: REQUIRE_BANNER },
-    logLevel: 'silent',
-  };
-}
 
 /** One function whose bundle failed, with esbuild's messages formatted as esbuild prints them. */
 export interface BundleFailure {

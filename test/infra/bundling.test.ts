@@ -1,14 +1,16 @@
 /**
  * The real build: functions bundled by local esbuild (no Docker), and the poller's container bundle.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { App } from 'aws-cdk-lib';
-import { PACKAGE_ROOT } from '../../infra/code.js';
+import { buildSync } from 'esbuild';
+import { BUNDLING, PACKAGE_ROOT, RUNTIME } from '../../infra/code.js';
+import { containerBuildOptions, handlerBuildOptions, NODE_TARGET } from '../../lib/bundling.js';
 import { makeSidekiq } from './support.js';
 
 const FIXTURES = resolve(PACKAGE_ROOT, 'test/infra/fixtures');
@@ -19,6 +21,20 @@ function assetDir(app: App, hash: string): string {
 }
 
 describe('bundling', () => {
+  it('gives NodejsFunction the options dev mode bundles with, targeting the runtime it deploys', () => {
+    const dev = handlerBuildOptions('-');
+    expect(BUNDLING).toEqual({
+      forceDockerBundling: false,
+      format: 'esm',
+      target: NODE_TARGET,
+      mainFields: dev.mainFields,
+      banner: dev.banner!.js,
+      loader: dev.loader,
+      sourceMap: true,
+    });
+    expect(RUNTIME.name).toBe(`nodejs${NODE_TARGET.replace(/^node/, '')}.x`);
+  });
+
   it('bundles each function with local esbuild into ESM that runs, and stages the poller image context', { timeout: 90_000 }, async () => {
     // Prepare / Act
     const { stack, sidekiq, template } = makeSidekiq({
@@ -55,7 +71,8 @@ describe('bundling', () => {
 
   it('builds dist/container/cli.mjs, which starts and answers --help with every dependency inlined', { timeout: 60_000 }, () => {
     // Act
-    execFileSync(process.execPath, ['scripts/build-container.mjs'], { cwd: PACKAGE_ROOT });
+    rmSync(join(PACKAGE_ROOT, 'dist/container'), { recursive: true, force: true });
+    buildSync(containerBuildOptions(PACKAGE_ROOT));
     // As the Dockerfile does: the bundle alone in a directory with no node_modules anywhere above it.
     const image = mkdtempSync(join(tmpdir(), 'sidekiq-lambda-image-'));
     cpSync(join(PACKAGE_ROOT, 'dist/container'), image, { recursive: true });

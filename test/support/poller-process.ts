@@ -8,9 +8,9 @@ import { encodeRoutes, type Route } from '../../lib/jobs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Builds dist/ once per test file (the `prepare` build). */
+/** Builds dist/ once per test file (the `prepare` build, `npm run build`). */
 export function buildCli(): void {
-  execFileSync('node', ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 export interface PollerProcess {

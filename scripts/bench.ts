@@ -1,12 +1,14 @@
-// The bench runner: `npm run bench [name…]`. Bundles each bench/<name>.ts with esbuild (as the
-// build does: ESM for node, packages external, Lua as text) into a temp dir inside the repo (so
-// bare imports resolve from node_modules), then runs it with node, one after another.
+// The bench runner: `npm run bench [name…]` (run with tsx). Bundles each bench/<name>.ts with
+// esbuild (`benchBuildOptions`, lib/bundling.ts: ESM, packages external, Lua as text) into a temp
+// dir inside the repo (so bare imports resolve from node_modules), then runs it with node, one
+// after another.
 // With no names it runs every bench/*.ts. Extra node flags: BENCH_NODE_OPTIONS="--cpu-prof".
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { benchBuildOptions } from '../lib/bundling.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchDir = join(root, 'bench');
@@ -27,18 +29,7 @@ let failed = 0;
 try {
   for (const name of selected) {
     const outfile = join(out, `${name}.mjs`);
-    await build({
-      entryPoints: [join(benchDir, `${name}.ts`)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      packages: 'external',
-      loader: { '.lua': 'text' },
-      sourcemap: 'inline',
-      logLevel: 'warning',
-    });
+    await build(benchBuildOptions(join(benchDir, `${name}.ts`), outfile));
     console.log(`\n=== bench/${name}.ts ===`);
     const flags = (process.env.BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
     const r = spawnSync(process.execPath, ['--enable-source-maps', ...flags, outfile], { cwd: root, stdio: 'inherit' });
