@@ -62,8 +62,10 @@ async function devRedis(url: string, say: (s: string) => void): Promise<{ url: s
   const port = await freePort();
   // Its own process group: Ctrl-C in the terminal signals the whole foreground group, and a Redis
   // that died with it would leave the poller's shutdown nothing to write to. Dev stops it last,
-  // and on any exit.
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true });
+  // and on any exit. A watchdog shell stops it too when dev dies without a word (kill -9, a
+  // closed terminal), so no redis-server outlives dev.
+  const watchdog = `redis-server "$@" & r=$!; trap 'kill $r 2>/dev/null' EXIT INT TERM; while kill -0 ${process.pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 0.5; done`;
+  const child = spawn('sh', ['-c', watchdog, 'sh', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true });
   process.once('exit', () => child.kill('SIGTERM'));
   const local = `redis://127.0.0.1:${port}/0`;
   const check = connect(local, { profile: 'producer' });

@@ -4,6 +4,7 @@
  * cleanly on SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { buildCli } from '../support/poller-process.js';
@@ -15,13 +16,25 @@ let dev: ChildProcess | undefined;
 let out = '';
 beforeAll(() => buildCli());
 afterEach(async () => {
-  if (dev && dev.exitCode === null) {
+  if (dev && dev.exitCode === null && dev.signalCode === null) {
     dev.kill('SIGKILL');
     await new Promise((r) => dev!.once('exit', r));
   }
   dev = undefined;
   out = '';
 });
+
+/** Whether something accepts connections on this port. */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
 
 function startDev(env: Record<string, string>): Promise<void> {
   dev = spawn('node', ['bin/sidekiq-lambda.js', 'dev'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,8 +77,15 @@ describe('sidekiq-lambda dev', () => {
     expect(JSON.parse(dead[0]!)).toMatchObject({ jid: 'ab'.repeat(12), retry_count: 1, error_message: 'again' });
   });
 
-  it('starts a throwaway redis-server when nothing answers at REDIS_URL, and says so', async () => {
+  it('starts a throwaway redis-server when nothing answers at REDIS_URL, says so, and never leaves it behind', async () => {
     await startDev({ REDIS_URL: 'redis://127.0.0.1:1/0' });
-    expect(out).toMatch(/nothing answers at redis:\/\/127\.0\.0\.1:1.*started a throwaway redis-server/);
+    const m = /nothing answers at redis:\/\/127\.0\.0\.1:1.*started a throwaway redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+    expect(m).not.toBeNull();
+    const port = Number(m![1]);
+    expect(await answers(port)).toBe(true);
+    // Dev dies without a word (kill -9): its Redis goes too
+    dev!.kill('SIGKILL');
+    await new Promise((r) => dev!.once('exit', r));
+    await eventually(async () => !(await answers(port)), 10_000, 'the throwaway redis-server to stop');
   });
 });
