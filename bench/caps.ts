@@ -64,14 +64,15 @@ export async function main(): Promise<void> {
   try {
     const L = await measureLatency(lambda.url, 'sleepy', SLEEP_MS);
     const Lslow = await measureLatency(lambda.url, 'sleepy', SLOW_MS, 6);
-    console.log(`caps benchmark: invocation latency L = ${fmt(L, 1)} ms (handler ${SLEEP_MS} ms), slow class ${fmt(Lslow, 1)} ms; drains of ~${SECONDS} s at the bound; poller max in flight 100 (the default)\n`);
+    console.log(`caps benchmark: invocation latency L = ${fmt(L, 1)} ms (handler ${SLEEP_MS} ms), slow class ${fmt(Lslow, 1)} ms; drains of ~${SECONDS} s at the bound; max in flight 100 and max waiting 200 (the defaults) but in (a), where it is at least c·b\n`);
 
     // (a) one class, caps 1 / 5 / 20, batch 1 / 10
     for (const b of [1, 10]) {
       for (const c of [1, 5, 20]) {
         const bound = (c * b * 1000) / L;
         const n = Math.max(50, Math.round(bound * SECONDS));
-        const p = startPoller(server.url, lambda.url, [route('Capped', 'caps', 'sleepy', c, b)]);
+        // The poller's own cap (max in flight, default 100) must not be the bound: give it c·b.
+        const p = startPoller(server.url, lambda.url, [route('Capped', 'caps', 'sleepy', c, b)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: String(Math.max(100, c * b)) });
         await pollersUp(redis);
         await fillOne(redis, 'Capped', 'caps', n, () => [SLEEP_MS]);
         const d = await drain(redis, [p.pid!], 'caps', n, () => inflightOf(redis));

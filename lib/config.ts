@@ -24,6 +24,8 @@ export const ENV = {
   jobs: JOBS_ENV,
   queues: 'SIDEKIQ_LAMBDA_QUEUES',
   maxInFlight: 'SIDEKIQ_LAMBDA_MAX_IN_FLIGHT',
+  /** Jobs fetched ahead, waiting for a slot of their class (default: twice the in-flight cap). */
+  maxWaiting: 'SIDEKIQ_LAMBDA_MAX_WAITING',
   shutdownTimeout: 'SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT',
   healthPort: 'SIDEKIQ_LAMBDA_HEALTH_PORT',
   lambdaEndpoint: 'SIDEKIQ_LAMBDA_ENDPOINT',
@@ -63,7 +65,7 @@ export interface QueueWeight {
 }
 
 export const POLLER_DEFAULTS = {
-  /** Jobs in flight at once across all classes. */
+  /** Jobs running at once across all classes (the poller's concurrency). */
   maxInFlight: 100,
   /** Seconds to wait for in-flight jobs on SIGTERM (inside ECS's default 30 s stop timeout). */
   shutdownTimeoutSeconds: 25,
@@ -148,6 +150,8 @@ export interface PollerConfig {
   readonly routes: readonly Route[];
   readonly queues: readonly QueueWeight[];
   readonly maxInFlight: number;
+  /** Jobs held waiting for a slot of their class, on top of those running. */
+  readonly maxWaiting: number;
   readonly shutdownTimeoutSeconds: number;
   readonly healthPort: number;
   readonly lambdaEndpoint?: string;
@@ -173,11 +177,13 @@ export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes
   const invoker = env[ENV.invoker] || 'direct';
   if (invoker !== 'direct' && invoker !== 'sdk') throw new ConfigError(`${ENV.invoker} must be direct or sdk, got "${invoker}"`);
   const lambdaEndpoint = env[ENV.lambdaEndpoint] || undefined;
+  const maxInFlight = int(env, ENV.maxInFlight, POLLER_DEFAULTS.maxInFlight);
   return {
     redisUrl: redisUrlOf(env),
     routes: rs,
     queues,
-    maxInFlight: int(env, ENV.maxInFlight, POLLER_DEFAULTS.maxInFlight),
+    maxInFlight,
+    maxWaiting: int(env, ENV.maxWaiting, 2 * maxInFlight, 0),
     shutdownTimeoutSeconds: int(env, ENV.shutdownTimeout, POLLER_DEFAULTS.shutdownTimeoutSeconds, 0),
     healthPort: int(env, ENV.healthPort, POLLER_DEFAULTS.healthPort, 0),
     lambdaEndpoint,

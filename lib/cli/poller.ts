@@ -20,7 +20,8 @@ Configuration comes from the environment (the CDK construct sets it):
   REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_AUTH_TOKEN)
   ${ENV.jobs}            routes, written by the CDK construct (or --config FILE: a declarations file)
   ${ENV.queues}          e.g. "track,2 diagnostics,1" (default: the declared queues, strict order)
-  ${ENV.maxInFlight}     global in-flight cap (default 100)
+  ${ENV.maxInFlight}     jobs running at once, all classes together (default 100)
+  ${ENV.maxWaiting}      jobs fetched ahead, waiting for a slot of their class (default twice the above)
   ${ENV.shutdownTimeout} seconds to wait for in-flight jobs on SIGTERM (default 25)
   ${ENV.healthPort}      /healthz and /stats (default 8080; 0 = any free port)
   ${ENV.lambdaEndpoint}  a local Lambda endpoint (dev, tests)
@@ -53,6 +54,7 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
     invoker,
     log,
     maxInFlight: cfg.maxInFlight,
+    maxWaiting: cfg.maxWaiting,
     shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
     namespace: cfg.namespace,
     sidekiqVersion: cfg.sidekiqVersion,

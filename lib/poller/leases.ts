@@ -9,9 +9,11 @@
  * 2. Tell Redis what this poller wants — its running invocations plus what its waiting jobs need —
  *    in one call per event-loop turn for every class that changed; wait in the class's line when
  *    the cap is reached, and be served in turn.
- * 3. While nobody else waits for a class, reuse a freed lease at once, with no round trip; once
- *    another poller waits (announced on the lease channel), give freed and idle leases back, so
- *    they go to the line in turn.
+ * 3. Reuse a freed lease at once, with no round trip, while nobody else waits for the class, or
+ *    while this poller holds no more than its fair share (the cap divided among the pollers that
+ *    want leases). Beyond it, once another poller waits (announced on the lease channel), give
+ *    freed and idle leases back, so they go round the line in turn — with a cap smaller than the
+ *    number of pollers, every lease goes round.
  * 4. Learn of leases granted by other pollers' calls from the announcement, and ask again every
  *    second while waiting, in case an announcement was lost (a Pub/Sub message is not durable).
  * 5. At shutdown, give back every lease not in use. A dead poller's leases are handed back by
@@ -33,8 +35,10 @@ interface ClassLeases {
   wanted: number;
   /** What the last call asked for (so a wait in the line is not asked again and again). */
   asked: number;
-  /** Another poller waits, or did at the last call: freed leases go back to the line. */
+  /** Another poller waits, or did at the last call: freed leases beyond the fair share go back to the line. */
   contended: boolean;
+  /** Pollers holding or wanting leases of this class, at the last call (the cap is shared among them). */
+  pollers: number;
   /** A call must tell Redis something new. */
   dirty: boolean;
   /** The next call gives back idle leases even while uncontended. */
@@ -68,7 +72,7 @@ export class Leases {
   private readonly onMessage = (_channel: string, message: string): void => this.announced(message);
 
   constructor(private readonly opts: LeasesOptions) {
-    for (const [cls, cap] of opts.caps) this.classes.set(cls, { cap, held: 0, inUse: 0, returning: 0, wanted: 0, asked: 0, contended: false, dirty: false, tidy: false });
+    for (const [cls, cap] of opts.caps) this.classes.set(cls, { cap, held: 0, inUse: 0, returning: 0, wanted: 0, asked: 0, contended: false, pollers: 1, dirty: false, tidy: false });
     opts.subscriber.on('message', this.onMessage);
     this.ready = opts.subscriber.subscribe(opts.keys.leaseChannel).then(
       () => undefined,
@@ -93,13 +97,18 @@ export class Leases {
     return true;
   }
 
-  /** The invocation on a lease ended. Under contention the lease goes back to the line. */
+  /** The invocation on a lease ended. Under contention, a lease beyond the fair share goes back to the line. */
   give(cls: string): void {
     const c = this.classes.get(cls)!;
     c.inUse--;
-    if (!c.contended) return;
+    if (!c.contended || c.held - c.returning <= this.share(c)) return;
     c.returning++;
     this.mark(c);
+  }
+
+  /** The leases this poller may keep reusing while others wait: its whole share of the cap. */
+  private share(c: ClassLeases): number {
+    return Math.floor(c.cap / Math.max(1, c.pollers));
   }
 
   /** How many leases of `cls` this poller wants now (running plus what its waiting jobs need). */
@@ -143,14 +152,26 @@ export class Leases {
     });
   }
 
-  /** Another poller joined a line or was granted a lease: this one may hold leases to give back, or have been granted one. */
+  /**
+   * `wait`: another poller waits for a lease of the class — give back idle ones, and freed ones
+   * from now on. `grant`: a lease went to a poller by another's call — if to this one, learn it.
+   */
   private announced(message: string): void {
-    const nl = message.indexOf('\n');
-    if (nl < 0 || message.slice(0, nl) === this.opts.identity) return;
-    const c = this.classes.get(message.slice(nl + 1));
-    if (!c) return;
+    const [kind, cls, who] = message.split('\n');
+    const c = cls === undefined ? undefined : this.classes.get(cls);
+    if (!c || who === undefined) return;
+    if (kind === 'grant') {
+      if (who === this.opts.identity) this.mark(c);
+      return;
+    }
+    if (kind !== 'wait' || who === this.opts.identity) return;
     c.contended = true;
-    if (c.wanted > c.held || c.held > c.inUse) this.mark(c);
+    // Idle leases beyond the share go back now; running ones when they end.
+    const give = Math.min(c.held - c.inUse - c.returning, c.held - c.returning - this.share(c));
+    if (give > 0) {
+      c.returning += give;
+      this.mark(c);
+    }
   }
 
   /**
@@ -200,8 +221,9 @@ export class Leases {
     }
     batch.forEach(([, c], i) => {
       c.returning -= returned[i]!;
-      c.held = Number(reply[2 * i]);
-      c.contended = Number(reply[2 * i + 1]) > 0;
+      c.held = Number(reply[3 * i]);
+      c.contended = Number(reply[3 * i + 1]) > 0;
+      c.pollers = Number(reply[3 * i + 2]);
       c.asked = desired[i]!;
     });
     this.opts.onChange();

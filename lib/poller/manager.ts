@@ -6,10 +6,10 @@
  * 1. Wake at once on every event that can start work — a fetch or a watch returns, an invocation
  *    ends, a lease is granted, a throttle pause ends — and then do all that is possible (`kick`).
  *    Nothing sleeps on a timer while work could start.
- * 2. Hold fetched jobs per class, in fetch order, until a slot of their class is free: the class's
- *    own limit (lowered while Lambda throttles) and a lease of its cap across pollers. A class at
- *    its cap holds back no other class on its queue until the poller's budget (`maxInFlight` jobs
- *    held) is used up.
+ * 2. Hold fetched jobs per class, in fetch order, until a slot is free: under the poller's own
+ *    cap (`maxInFlight` jobs running), the class's limit (lowered while Lambda throttles) and a
+ *    lease of its cap across pollers. A class at its cap holds back no other class on its queue
+ *    until the jobs waiting (`maxWaiting`) use up the poller's look-ahead.
  * 3. Fetch from each queue what its classes can use soon — up to twice what they can run at once —
  *    within the budget, in Sidekiq's queue order; watch a queue that came back empty (taking
  *    nothing from it) and fetch again when a job arrives.
@@ -51,7 +51,10 @@ export interface ManagerOptions {
   readonly leases: Leases;
   readonly routes: readonly Route[];
   readonly queues: readonly QueueWeight[];
+  /** Jobs running at once, all classes together. */
   readonly maxInFlight: number;
+  /** Jobs held waiting for a slot, on top of those running. */
+  readonly maxWaiting: number;
   readonly counters: PollerCounters;
   readonly log: Logger;
   /** @defaultValue 2 — seconds a watch of an empty queue blocks before the queue is fetched again. */
@@ -64,8 +67,11 @@ export class Manager {
   /** Raw payloads held (a multiset), for reconciling our lists after a reconnect. */
   private readonly held = new Map<string, number>();
   private holding = 0;
+  /** Jobs in running invocations (started, not yet settled). */
+  private runningCount = 0;
   private readonly work = new Map<string, WorkEntry>();
-  private readonly running = new Set<Promise<void>>();
+  /** Invocations, outcome writes and put-backs under way. */
+  private readonly underWay = new Set<Promise<void>>();
   /** Queues a fetch found empty: watched, not fetched, until a job arrives. */
   private readonly empty = new Set<string>();
   /** Queues watched now, with when each watch should have ended at the latest. */
@@ -96,9 +102,7 @@ export class Manager {
 
   /** Jobs in running invocations (not those waiting for a slot): the work more pollers could share. */
   get runningJobs(): number {
-    let n = 0;
-    for (const c of this.classes.values()) n += c.held - c.waiting.length;
-    return n;
+    return this.runningCount;
   }
 
   /** The raw payloads held, counted (for `Fetcher.reconcile`). */
@@ -113,12 +117,12 @@ export class Manager {
 
   /** True while any job's invocation or outcome write is under way. */
   get busy(): boolean {
-    return this.running.size > 0;
+    return this.underWay.size > 0;
   }
 
   /** Resolves when everything under way now has finished. */
   settled(): Promise<unknown> {
-    return Promise.all([...this.running]);
+    return Promise.all([...this.underWay]);
   }
 
   /**
@@ -178,14 +182,18 @@ export class Manager {
   /** Starts batches of a class while it has waiting jobs, room under its limit and a lease. */
   private start(c: ClassState): void {
     const cls = c.route.class;
-    while (c.waiting.length > 0 && c.limiter.spare() > 0 && this.opts.leases.take(cls)) {
-      const batch = c.waiting.splice(0, c.route.batchSize);
+    while (c.waiting.length > 0 && this.runningCount < this.opts.maxInFlight && c.limiter.spare() > 0 && this.opts.leases.take(cls)) {
+      const batch = c.waiting.splice(0, Math.min(c.route.batchSize, this.opts.maxInFlight - this.runningCount));
+      this.runningCount += batch.length;
       const now = Date.now();
       for (const j of batch) this.work.get(j.tid)!.runAt = now;
       c.limiter.inFlight++;
       this.track(
         this.opts.processor
-          .run(c.route, c.limiter, batch, (j) => this.release(j.raw, (j as Held).tid, c))
+          .run(c.route, c.limiter, batch, (j) => {
+            this.runningCount--;
+            this.release(j.raw, (j as Held).tid, c);
+          })
           .finally(() => {
             c.limiter.inFlight--;
             this.opts.leases.give(cls);
@@ -212,13 +220,13 @@ export class Manager {
   }
 
   private fetch(): void {
-    const budget = this.opts.maxInFlight - this.holding;
+    const budget = this.opts.maxInFlight + this.opts.maxWaiting - this.holding;
     if (budget <= 0) return;
     const caps = new Map<string, number>();
     for (const q of queueOrder(this.opts.queues)) {
       if (this.empty.has(q)) continue;
       const { room, dry, target } = this.room(q);
-      const chunk = Math.max(1, Math.floor(Math.min(target, this.opts.maxInFlight) / 8));
+      const chunk = Math.max(1, Math.floor(Math.min(target, this.opts.maxInFlight + this.opts.maxWaiting) / 8));
       // Refill in chunks, not a round trip per finished job — unless a class has nothing left to start.
       if (room > 0 && (dry || room >= chunk)) caps.set(q, Math.min(room, budget));
     }
@@ -271,7 +279,7 @@ export class Manager {
 
   /** Watches every empty queue that could take jobs now; a job arriving (or the watch ending) ends its emptiness. */
   private watchEmpty(): void {
-    if (this.holding >= this.opts.maxInFlight) return;
+    if (this.holding >= this.opts.maxInFlight + this.opts.maxWaiting) return;
     for (const q of this.empty) {
       if (this.watching.has(q) || this.room(q).room <= 0) continue;
       const seconds = this.opts.watchSeconds ?? 2;
@@ -337,8 +345,8 @@ export class Manager {
 
   private track(p: Promise<void>): void {
     const tracked = p.catch((e) => this.opts.log.error('unexpected error settling a job', { error: (e as Error).stack }));
-    this.running.add(tracked);
-    void tracked.finally(() => this.running.delete(tracked));
+    this.underWay.add(tracked);
+    void tracked.finally(() => this.underWay.delete(tracked));
   }
 
   /** A class paused after a 429 with jobs waiting starts again when its pause ends. */

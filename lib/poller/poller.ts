@@ -40,8 +40,10 @@ export interface PollerOptions {
   readonly queues: readonly QueueWeight[];
   readonly invoker: Invoker;
   readonly log: Logger;
-  /** @defaultValue 100 */
+  /** Jobs running at once, all classes together. @defaultValue 100 */
   readonly maxInFlight?: number;
+  /** Jobs fetched ahead, waiting for a slot of their class. @defaultValue twice `maxInFlight` */
+  readonly maxWaiting?: number;
   /** @defaultValue 25 */
   readonly shutdownTimeoutSeconds?: number;
   readonly namespace?: string;
@@ -111,7 +113,7 @@ export class Poller {
       { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false },
       this.state,
     );
-    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: opts.routes, queues: opts.queues, maxInFlight: this.maxInFlight, counters: this.counters, log: opts.log });
+    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: opts.routes, queues: opts.queues, maxInFlight: this.maxInFlight, maxWaiting: opts.maxWaiting ?? 2 * this.maxInFlight, counters: this.counters, log: opts.log });
     this.done = new Promise((r) => (this.resolveDone = r));
     this.heartbeat = new Heartbeat({
       redis: opts.redis,
@@ -122,7 +124,7 @@ export class Poller {
       concurrency: this.maxInFlight,
       queues: [...opts.queues],
       version: opts.version ?? 'sidekiq-lambda',
-      source: { busy: () => this.manager.inFlight, work: () => this.manager.entries(), quiet: () => this.quiet || this.stopping },
+      source: { busy: () => this.manager.runningJobs, work: () => this.manager.entries(), quiet: () => this.quiet || this.stopping },
       stats: this.stats,
       intervalMs: opts.heartbeatIntervalMs,
       ttlSeconds: opts.processTtlSeconds,

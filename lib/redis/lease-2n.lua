@@ -11,8 +11,8 @@
 
   KEYS[2c-1], KEYS[2c]   for class c: its lease hash, its line
   ARGV[1]                this poller's identity
-  ARGV[2]                the channel to announce changes on (PUBLISH; the message is
-                         `<identity of the caller>\n<class>`)
+  ARGV[2]                the channel to announce on (PUBLISH), messages `wait\n<class>\n<caller>`
+                         and `grant\n<class>\n<grantee>`
   ARGV[5c-2 .. 5c+2]     for class c: its name, its cap, `known`, `keep`, `desired`
 
     known    the leases this poller knows it holds (as the last call said)
@@ -26,11 +26,12 @@
   reply cannot take a lease from under a running invocation. Then the line is served in order
   while the class has room, this poller included.
 
-  Announces the class on the channel whenever this poller is left waiting in the line (holders
-  that keep idle leases give them back; a waiter asks again every second, so a lost announcement
-  is repeated), and when a lease goes to another poller (it learns by calling again).
+  Announces `wait` whenever this poller is left waiting in the line (holders that keep idle leases
+  give them back; a waiter asks again every second, so a lost announcement is repeated), and
+  `grant` to each other poller a lease went to (it learns how many by calling again).
 
-  Returns, per class: the leases this poller holds, then how many others wait in the line.
+  Returns, per class: the leases this poller holds, how many others wait in the line, and how many
+  pollers hold or want leases of the class (its fair share is the cap divided among them).
 ]]
 local me, channel = ARGV[1], ARGV[2]
 local nc = #KEYS / 2
@@ -59,7 +60,7 @@ for c = 1, nc do
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'h|' then total = total + tonumber(all[i + 1]) end
   end
-  local announce = false
+  local granted = {}
   while total < cap do
     local who = redis.call('LPOP', line)
     if not who then break end
@@ -73,12 +74,23 @@ for c = 1, nc do
       else
         redis.call('HDEL', hash, 'w|' .. who)
       end
-      if who == me then held = held + 1 else announce = true end
+      if who == me then held = held + 1 else granted[who] = true end
     end
   end
   local mine = tonumber(redis.call('HGET', hash, wf) or '0') > 0 and 1 or 0
-  if announce or mine == 1 then redis.call('PUBLISH', channel, me .. '\n' .. cls) end
-  out[2 * c - 1] = held
-  out[2 * c] = redis.call('LLEN', line) - mine
+  local pollers, seen = 0, {}
+  all = redis.call('HGETALL', hash)
+  for i = 1, #all, 2 do
+    local id = string.sub(all[i], 3)
+    if tonumber(all[i + 1]) > 0 and not seen[id] then
+      seen[id] = true
+      pollers = pollers + 1
+    end
+  end
+  for who in pairs(granted) do redis.call('PUBLISH', channel, 'grant\n' .. cls .. '\n' .. who) end
+  if mine == 1 then redis.call('PUBLISH', channel, 'wait\n' .. cls .. '\n' .. me) end
+  out[3 * c - 2] = held
+  out[3 * c - 1] = redis.call('LLEN', line) - mine
+  out[3 * c] = pollers
 end
 return out

@@ -66,7 +66,7 @@ declare module 'ioredis' {
     sklAck_v2(inflight: string, ...raws: string[]): Result<number[], Context>;
     /** recover-2n.lua: numKeys, process, pollers, …[in-flight, queue], …[leases, line], identity, entry, nQueues → moved per queue, or -1 (alive) / -2 (entry changed). */
     sklRecover_v2(numKeys: number, ...args: (string | number)[]): Result<number[] | number, Context>;
-    /** lease-2n.lua: numKeys, …[leases, line], identity, channel, …[class, cap, known, keep, desired] → [held, others waiting] per class. */
+    /** lease-2n.lua: numKeys, …[leases, line], identity, channel, …[class, cap, known, keep, desired] → [held, others waiting, pollers holding or wanting] per class. */
     sklLease_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */
     sklPromote_v3(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;

@@ -50,7 +50,7 @@ describe('resilience', () => {
     // Prepare: 30 jobs, a poller that holds at most 10
     const lambda = await lambdaWithSlow(t.url);
     const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 30 }, () => [1]) });
-    const first = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '10' }));
+    const first = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '10', SIDEKIQ_LAMBDA_MAX_WAITING: '0' }));
     await first.ready;
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0], 10_000, 'an in-flight list');
     await eventually(async () => (await t.redis.llen(inflightKey)) === 10, 10_000, '10 jobs in flight');
@@ -86,13 +86,14 @@ describe('resilience', () => {
     expect(jids.every((j) => (runs.get(j) ?? 0) >= 1)).toBe(true);
   });
 
-  it('SIGTERM: stops fetching, finishes in-flight jobs, exits 0', async () => {
+  it('SIGTERM: stops fetching, finishes running jobs, puts waiting ones back, exits 0', async () => {
+    // Prepare: 5 jobs running and 5 fetched ahead, waiting for a slot
     const lambda = await lambdaWithSlow(t.url);
-    const p = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '5', SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '20' }));
+    const p = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '5', SIDEKIQ_LAMBDA_MAX_WAITING: '5', SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '20' }));
     await p.ready;
     await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 20 }, () => [1.5]) });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
-    await eventually(async () => (await t.redis.llen(inflightKey)) === 5);
+    await eventually(async () => (await t.redis.llen(inflightKey)) === 10);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await t.redis.llen(inflightKey)).toBe(0);
@@ -103,7 +104,7 @@ describe('resilience', () => {
 
   it('SIGTERM past the deadline: exits 0 and leaves unfinished jobs in flight, recovered later', async () => {
     const lambda = await lambdaWithSlow(t.url);
-    const p = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '3', SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '1' }));
+    const p = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '3', SIDEKIQ_LAMBDA_MAX_WAITING: '0', SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '1' }));
     await p.ready;
     const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[4], [4], [4]] });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
