@@ -146,9 +146,12 @@ async function list(store: CronStore, json: boolean, layout: string, io: Io, now
     r.class,
     r.queue,
     when(r.lastRun),
-    r.problem && r.nextRun === undefined ? `? (${r.problem})` : when(r.nextRun),
+    r.problem ? '? (below)' : when(r.nextRun),
     r.declared ? 'sidekiq-lambda.config.ts' : 'Ruby',
   ]);
   for (const line of table([header, ...body])) io.out(line);
+  const notes = rows.filter((r) => r.problem);
+  if (notes.length > 0) io.out('');
+  for (const r of notes) io.out(`${r.name}: not fired by sidekiq-lambda (Ruby's sidekiq-cron may fire it): ${r.problem}`);
   return 0;
 }

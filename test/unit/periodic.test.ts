@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadDeclarations } from '../../lib/declarations.js';
 import { defineJobs, type JobDeclaration } from '../../lib/jobs.js';
 import { CRON_DEFAULTS, CRON_ENV, CronDeclarationError, decodeCron, encodeCron, resolveCronEntry, storedCron, type CronEntry } from '../../lib/periodic.js';
 import { ENV, schedulerConfigFromEnv, cronConfigFromEnv, ConfigError } from '../../lib/config.js';
@@ -53,6 +58,23 @@ describe('periodic jobs', () => {
       const once = defineJobs([makeJob({ cron: '0 6 * * *' })], { cron: [{ name: 'cleanup', class: 'CleanupJob', cron: '*/5 * * * *' }] });
       expect(defineJobs(once).cron).toEqual(once.cron);
       expect([...defineJobs(once)]).toEqual([...once]);
+    });
+
+    it('come out of the declarations file that dev and deploy load', async () => {
+      // Prepare
+      const dir = mkdtempSync(join(tmpdir(), 'skl-cron-'));
+      const jobs = fileURLToPath(new URL('../../lib/jobs.ts', import.meta.url));
+      const file = join(dir, 'sidekiq-lambda.config.ts');
+      writeFileSync(file, `import { defineJobs } from ${JSON.stringify(jobs)};
+export default defineJobs([{ class: 'ReportJob', queue: 'reports', entry: 'r.ts', cron: '0 6 * * *' }], { cron: [{ name: 'cleanup', class: 'CleanupJob', cron: '@hourly' }] });`);
+      try {
+        // Act
+        const loaded = await loadDeclarations(file);
+        // Assess
+        expect(loaded.cron.map((e) => [e.name, e.class, e.queue, e.cron])).toEqual([['ReportJob', 'ReportJob', 'reports', '0 6 * * *'], ['cleanup', 'CleanupJob', 'default', '@hourly']]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('stores the expression with its zone spelled out, so fugit in any Ruby process agrees', () => {
