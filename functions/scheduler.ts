@@ -4,7 +4,8 @@
  *
  * Environment: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_TLS / REDIS_AUTH_TOKEN;
  * SIDEKIQ_NAMESPACE; SIDEKIQ_VERSION (6 | 7 | 8, the `enqueued_at` format);
- * SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS (default 1000).
+ * SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS (default 1000); periodic jobs: SIDEKIQ_LAMBDA_CRON (the declared
+ * entries), SIDEKIQ_CRON_VERSION, SIDEKIQ_CRON_NAMESPACES, SIDEKIQ_CRON_GRACE_SECONDS.
  */
 import type { Context } from 'aws-lambda';
 import { schedulerConfigFromEnv } from '../lib/config.js';
@@ -12,6 +13,7 @@ import { createLogger } from '../lib/log.js';
 import { connect } from '../lib/redis/connection.js';
 import { keys as makeKeys } from '../lib/protocol/keys.js';
 import { runScheduler, type SchedulerSummary } from '../lib/sidekiq/scheduled.js';
+import { CronPoller } from '../lib/sidekiq/cron-poller.js';
 
 /** Stop this long before the Lambda's timeout, leaving time to release the lock and return. */
 const MARGIN_MS = 3000;
@@ -30,6 +32,8 @@ export async function handler(_event: unknown, context: Context): Promise<Schedu
     intervalMs: config.intervalMs,
     deadline: Date.now() + context.getRemainingTimeInMillis() - MARGIN_MS,
     log,
+    // One per invocation: the declared entries are written to Redis once a minute.
+    cron: new CronPoller({ redis, keys, ...config.cron, sidekiqVersion: config.sidekiqVersion, log }),
   });
   log.info('scheduler: done', { ...summary });
   return summary;

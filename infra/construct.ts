@@ -15,6 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV, POLLER_DEFAULTS, parseQueues } from '../lib/config.js';
 import { defineJobs, type ResolvedJob } from '../lib/jobs.js';
+import { encodeCron } from '../lib/periodic.js';
 import { pollerImage } from './code.js';
 import { jobFunction, Scheduler, type RedisPlacement } from './functions.js';
 import { Monitoring } from './monitoring.js';
@@ -48,7 +49,7 @@ export class SidekiqLambda extends Construct {
   constructor(scope: Construct, id: string, props: SidekiqLambdaProps) {
     super(scope, id);
     validateProps(props);
-    this.jobs = defineJobs(props.jobs);
+    const { cron } = (this.jobs = defineJobs(props.jobs));
     if (props.queues) parseQueues(props.queues);
     const skipBundling = props.skipBundling ?? false;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
@@ -117,6 +118,8 @@ export class SidekiqLambda extends Construct {
         skipBundling,
         placement,
         securityGroup: this.network.schedulerSecurityGroup,
+        // Always set, `[]` included: the scheduler then removes entries no longer declared.
+        environment: { [ENV.cron]: encodeCron(cron), ...(props.sidekiqCronVersion && { [ENV.cronVersion]: props.sidekiqCronVersion }) },
       });
     }
   }

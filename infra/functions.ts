@@ -122,9 +122,11 @@ export interface SchedulerProps {
   readonly skipBundling: boolean;
   readonly placement: RedisPlacement;
   readonly securityGroup: ec2.ISecurityGroup;
+  /** The periodic jobs' settings (`SIDEKIQ_LAMBDA_CRON`, `SIDEKIQ_CRON_VERSION`). */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
-/** Promotes due scheduled and retry jobs; one at a time, every minute. */
+/** Promotes due scheduled and retry jobs and fires due periodic jobs; one at a time, every minute. */
 export class Scheduler extends Construct {
   public readonly function: lambda.Function;
   public readonly rule: events.Rule;
@@ -137,7 +139,7 @@ export class Scheduler extends Construct {
       memoryMb: INFRA_DEFAULTS.schedulerMemoryMb,
       // Only one promoter of ours at a time; it loops every second until shortly before its timeout.
       reservedConcurrency: 1,
-      environment: {},
+      environment: props.environment ?? {},
       description: 'Sidekiq scheduler: promotes due scheduled and retry jobs',
       logRetention: props.logRetention,
       skipBundling: props.skipBundling,

@@ -52,7 +52,7 @@ export interface RedisProps {
 }
 
 export interface SidekiqLambdaProps {
-  /** The job classes that run on Lambda: the default export of `sidekiq-lambda.config.ts` (`defineJobs([...])`). */
+  /** The job classes that run on Lambda: the default export of `sidekiq-lambda.config.ts` (`defineJobs([...])`), its periodic jobs (`cron`) included. */
   readonly jobs: readonly JobDeclaration[];
   /** The directory job `entry` paths are relative to. @default - process.cwd() */
   readonly jobsRoot?: string;
@@ -103,6 +103,8 @@ export interface SidekiqLambdaProps {
   readonly scheduler?: boolean;
   /** @default - this package's `functions/scheduler.ts` */
   readonly schedulerEntry?: string;
+  /** `SIDEKIQ_CRON_VERSION` (1 or 2): the key layout of the sidekiq-cron beside you. @default - detected from Redis */
+  readonly sidekiqCronVersion?: string;
 
   /** @default - one month */
   readonly logRetention?: logs.RetentionDays;

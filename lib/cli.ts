@@ -7,6 +7,7 @@ import { enqueueCommand } from './cli/enqueue.js';
 import { initCommand } from './cli/init.js';
 import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
+import { cronCommand, CRON_SUMMARY } from './cli/cron.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -29,6 +30,7 @@ export const COMMANDS: Record<string, Entry> = {
   kill: { summary: OPS.kill!, run: opsCommand('kill') },
   clear: { summary: OPS.clear!, run: opsCommand('clear') },
   scheduler: { summary: OPS.scheduler!, run: opsCommand('scheduler') },
+  cron: { summary: CRON_SUMMARY, run: (argv) => cronCommand(argv) },
 };
 
 export function usage(): string {

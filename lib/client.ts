@@ -171,6 +171,18 @@ export class Client {
   }
 
   /**
+   * The bytes `push` would write for a job enqueued now, without writing them: for a caller that
+   * pushes inside its own script (the cron scheduler claims a fire time and pushes in one step).
+   *
+   * @example
+   * const { json, jid, queue } = client.render({ class: 'CleanupJob', queue: 'low', args: [] });
+   */
+  render(item: JobOptions & { class: string; args: unknown[]; jid?: string }): { json: string; jid: string; queue: string } {
+    const now = this.now();
+    return this.payload(item, now, now);
+  }
+
+  /**
    * Pushes many jobs of one class; each gets its own jid and all share one `created_at`.
    * One pipeline (one round trip) per `batchSize` jobs. Returns the jids in order.
    */

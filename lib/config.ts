@@ -11,6 +11,8 @@
  * Pure: no connection is opened here; `infra/` imports the names.
  */
 import { decodeRoutes, JOBS_ENV, type Route } from './jobs.js';
+import { CRON_ENV, decodeCron, type CronEntry } from './periodic.js';
+import type { CronLayout } from './protocol/keys.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import type { SidekiqVersion } from './protocol/time.js';
 
@@ -46,6 +48,14 @@ export const ENV = {
   schedulerInterval: 'SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS',
   /** Print stack traces of command errors. */
   debug: 'SIDEKIQ_LAMBDA_DEBUG',
+  /** The declared periodic jobs (JSON, lib/periodic.ts); the CDK construct writes it on the scheduler. */
+  cron: CRON_ENV,
+  /** sidekiq-cron's major version beside us, `1` or `2` (or `1.8.0`): its key layout. Unset: detected. */
+  cronVersion: 'SIDEKIQ_CRON_VERSION',
+  /** sidekiq-cron 2.x namespaces fired besides the declared entries' (comma-separated; default `default`). */
+  cronNamespaces: 'SIDEKIQ_CRON_NAMESPACES',
+  /** Seconds a missed fire time stays worth enqueueing (sidekiq-cron's 60, 2.x's `reschedule_grace_period`). */
+  cronGrace: 'SIDEKIQ_CRON_GRACE_SECONDS',
   region: 'AWS_REGION',
   defaultRegion: 'AWS_DEFAULT_REGION',
   accessKeyId: 'AWS_ACCESS_KEY_ID',
@@ -122,6 +132,7 @@ export interface SchedulerConfig {
   /** @defaultValue 1000 */
   readonly intervalMs: number;
   readonly logLevel: LogLevel;
+  readonly cron: CronConfig;
 }
 
 /** The scheduler function's configuration. */
@@ -131,6 +142,39 @@ export function schedulerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sc
     ...clientConfigFromEnv(env),
     intervalMs: int(env, ENV.schedulerInterval, 1000, 10),
     logLevel: logLevelFromEnv(env),
+    cron: cronConfigFromEnv(env),
+  };
+}
+
+/** Periodic jobs: what the scheduler fires and where sidekiq-cron keeps them (lib/sidekiq/cron-poller.ts). */
+export interface CronConfig {
+  /** The declared entries; undefined when `SIDEKIQ_LAMBDA_CRON` is unset (then none are written or removed). */
+  readonly entries?: readonly CronEntry[];
+  /** undefined: detected. */
+  readonly layout?: CronLayout;
+  /** @defaultValue ['default'] */
+  readonly namespaces: readonly string[];
+  /** @defaultValue 60 */
+  readonly graceSeconds: number;
+}
+
+/** `1`, `2`, `1.8.0`, `2.4.0`: sidekiq-cron's major version; undefined when unset. */
+export function parseCronVersion(text: string | undefined): CronLayout | undefined {
+  if (text === undefined || text === '') return undefined;
+  const major = Number(text.split('.')[0]);
+  if (major === 1 || major === 2) return major;
+  throw new ConfigError(`${ENV.cronVersion} must be 1 or 2 (sidekiq-cron's major version), got "${text}"`);
+}
+
+/** Reads the periodic jobs' settings. */
+export function cronConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CronConfig {
+  const text = env[ENV.cron];
+  const namespaces = (env[ENV.cronNamespaces] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    entries: text === undefined || text === '' ? undefined : decodeCron(text),
+    layout: parseCronVersion(env[ENV.cronVersion]),
+    namespaces: namespaces.length > 0 ? namespaces : ['default'],
+    graceSeconds: int(env, ENV.cronGrace, 60, 0),
   };
 }
 

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { declarationsBuildOptions } from './bundling.js';
 import { defineJobs, type JobDeclaration, type ResolvedJob } from './jobs.js';
+import type { CronEntry } from './periodic.js';
 
 export const DEFAULT_DECLARATIONS = 'sidekiq-lambda.config.ts';
 
@@ -16,6 +17,8 @@ export interface LoadedDeclarations {
   /** Directory entries are relative to. */
   readonly dir: string;
   readonly jobs: readonly ResolvedJob[];
+  /** The periodic jobs: those on the jobs and `defineJobs`' separate `cron` list. */
+  readonly cron: readonly CronEntry[];
 }
 
 export async function loadDeclarations(path = DEFAULT_DECLARATIONS): Promise<LoadedDeclarations> {
@@ -36,7 +39,8 @@ export async function loadDeclarations(path = DEFAULT_DECLARATIONS): Promise<Loa
     const mod = (await import(pathToFileURL(tmp).href)) as { default?: unknown };
     const list = mod.default;
     if (!Array.isArray(list)) throw new Error(`${file} must \`export default defineJobs([...])\``);
-    return { file, dir: dirname(file), jobs: defineJobs(list as JobDeclaration[]) };
+    const jobs = defineJobs(list as JobDeclaration[]);
+    return { file, dir: dirname(file), jobs, cron: jobs.cron };
   } finally {
     rmSync(tmp, { force: true });
   }

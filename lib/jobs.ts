@@ -7,10 +7,13 @@
  * 2. Validate declarations with messages that name the job and the field.
  * 3. Carry the routing part of the declarations through the environment — the CDK construct writes
  *    `SIDEKIQ_LAMBDA_JOBS`, the poller reads it — and prove the round trip in a test.
+ * 4. Gather the periodic jobs (`cron` on a job, and `defineJobs`' `cron` list for any class) into
+ *    the list's `cron` (lib/periodic.ts).
  *
  * This module opens no connection and imports no AWS or CDK code: `infra/` imports it.
  */
 import { validateQueue } from './protocol/validate.js';
+import { checkUniqueNames, schedulesOf, type CronEntry, type CronEntryDeclaration, type CronField, resolveCronEntry } from './periodic.js';
 
 /** One Ruby job class that runs as a Lambda function. */
 export interface JobDeclaration {
@@ -36,10 +39,16 @@ export interface JobDeclaration {
   readonly needsRedis?: boolean;
   /** @defaultValue {} — extra environment variables for the function. */
   readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Enqueue this class periodically (sidekiq-cron compatible): `'0 6 * * *'`, a schedule with
+   * `timezone`, `args`, `name`…, or several named schedules. See lib/periodic.ts.
+   * @defaultValue none
+   */
+  readonly cron?: CronField;
 }
 
-/** A declaration with every default applied. */
-export type ResolvedJob = Required<JobDeclaration>;
+/** A declaration with every default applied; `cron` resolved to entries with this class and queue. */
+export type ResolvedJob = Required<Omit<JobDeclaration, 'cron'>> & { readonly cron: readonly CronEntry[] };
 
 /** Defaults for every optional field, in one place. */
 export const JOB_DEFAULTS = {
@@ -50,6 +59,7 @@ export const JOB_DEFAULTS = {
   batchSize: 1,
   needsRedis: false,
   environment: {} as Readonly<Record<string, string>>,
+  cron: [] as readonly CronEntry[],
 } as const;
 
 /** The Lambda limits a declaration must respect. */
@@ -86,10 +96,12 @@ export function resolveJob(decl: JobDeclaration): ResolvedJob {
   }
   // An option set to `undefined` (e.g. `timeoutSeconds: env.T ? Number(env.T) : undefined`) means its default.
   const given = Object.fromEntries(Object.entries(decl).filter(([, v]) => v !== undefined)) as JobDeclaration;
+  const { cron, ...options } = given;
   const job: ResolvedJob = {
     ...JOB_DEFAULTS,
     functionName: defaultFunctionName(name),
-    ...given,
+    ...options,
+    cron: schedulesOf(name, decl.queue, cron),
   };
   positiveInt(name, 'timeoutSeconds', job.timeoutSeconds, MAX_TIMEOUT_SECONDS);
   positiveInt(name, 'memoryMb', job.memoryMb, 10_240);
@@ -101,16 +113,30 @@ export function resolveJob(decl: JobDeclaration): ResolvedJob {
   return job;
 }
 
+/** The second argument of {@link defineJobs}. */
+export interface DefineJobsOptions {
+  /** Periodic jobs of any class, Ruby's included (class and queue given). @defaultValue [] */
+  readonly cron?: readonly CronEntryDeclaration[];
+}
+
+/** The declared jobs, and every periodic job (theirs and the separate ones) as `cron`. */
+export interface JobList extends ReadonlyArray<ResolvedJob> {
+  readonly cron: readonly CronEntry[];
+}
+
 /**
- * Declares the jobs that run on Lambda. The result is read by `sidekiq-lambda dev`, the poller's
- * routing and the CDK construct.
+ * Declares the jobs that run on Lambda, and the periodic jobs. The result is read by
+ * `sidekiq-lambda dev`, the poller's routing, the scheduler and the CDK construct.
  *
  * @example
  * export default defineJobs([
  *   { class: 'TrackUserJob', queue: 'track', entry: 'functions/track-user.ts', concurrency: 50, batchSize: 10 },
- * ]);
+ *   { class: 'ReportJob', queue: 'reports', entry: 'functions/report.ts', cron: { cron: '0 6 * * *', timezone: 'Europe/Berlin' } },
+ * ], {
+ *   cron: [{ name: 'cleanup', class: 'CleanupJob', queue: 'maintenance', cron: '*\/5 * * * *' }], // a Ruby class
+ * });
  */
-export function defineJobs(decls: readonly JobDeclaration[]): readonly ResolvedJob[] {
+export function defineJobs(decls: readonly JobDeclaration[], options: DefineJobsOptions = {}): JobList {
   const jobs = decls.map(resolveJob);
   const seen = new Map<string, string>();
   for (const j of jobs) {
@@ -123,7 +149,13 @@ export function defineJobs(decls: readonly JobDeclaration[]): readonly ResolvedJ
     if (other) throw new JobDeclarationError(`jobs ${other} and ${j.class} share the function name ${j.functionName}`);
     fnOwners.set(j.functionName, j.class);
   }
-  return jobs;
+  const own = jobs.flatMap((j) => j.cron);
+  // Declaring again from a JobList (the construct, the declarations loader) keeps its separate entries.
+  const carried = (decls as Partial<JobList>).cron;
+  const extra = options.cron ?? (Array.isArray(carried) ? carried.filter((e) => !own.some((o) => o.name === e.name && o.namespace === e.namespace)) : []);
+  const cron = [...own, ...extra.map((e) => resolveCronEntry(e))];
+  checkUniqueNames(cron);
+  return Object.defineProperty(jobs, 'cron', { value: cron, enumerable: false }) as unknown as JobList;
 }
 
 /** What the poller needs to route a class: carried in `SIDEKIQ_LAMBDA_JOBS`. */

@@ -20,8 +20,9 @@ import { routeOf } from '../jobs.js';
 import { startLocalLambda } from '../local/endpoint.js';
 import { startPoller } from './poller.js';
 import { runScheduler } from '../sidekiq/scheduled.js';
+import { CronPoller } from '../sidekiq/cron-poller.js';
 import { keys as makeKeys } from '../protocol/keys.js';
-import { clientConfigFromEnv, ENV, logLevelFromEnv, pollerConfigFromEnv, redisUrlOf } from '../config.js';
+import { clientConfigFromEnv, cronConfigFromEnv, ENV, logLevelFromEnv, pollerConfigFromEnv, redisUrlOf } from '../config.js';
 import { createLogger } from '../log.js';
 
 const HELP = `Usage: sidekiq-lambda dev [--config sidekiq-lambda.config.ts] [--port 9001]
@@ -122,13 +123,16 @@ export async function devCommand(argv: string[]): Promise<number> {
   const schedRedis = connect(redis.url, { profile: 'process', name: 'sidekiq-lambda-scheduler' });
   schedRedis.on('error', () => undefined);
   let stopping = false;
+  const schedKeys = makeKeys(cfg.namespace);
   const scheduler = runScheduler({
     redis: schedRedis,
-    keys: makeKeys(cfg.namespace),
+    keys: schedKeys,
     version: cfg.sidekiqVersion,
     intervalMs: 1000,
     shouldStop: () => stopping,
     log,
+    // The periodic jobs of the declarations file, passed in-process.
+    cron: new CronPoller({ redis: schedRedis, keys: schedKeys, ...cronConfigFromEnv(), entries: decl.cron, sidekiqVersion: cfg.sidekiqVersion, log }),
   }).catch((e: Error) => log.error('scheduler stopped', { error: e.message }));
 
   say(

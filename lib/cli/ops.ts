@@ -12,7 +12,8 @@ import { createInterface } from 'node:readline/promises';
 import type { Redis } from 'ioredis';
 import { cancelJob, clearQueue, findJob, killJob, queueList, retryAll, retryJob, stats, type ApiContext, type JobLocation } from '../sidekiq/api.js';
 import { connect, ready } from '../redis/connection.js';
-import { parseSidekiqVersion, redisUrlOf } from '../config.js';
+import { cronConfigFromEnv, parseSidekiqVersion, redisUrlOf } from '../config.js';
+import { CronPoller } from '../sidekiq/cron-poller.js';
 import { keys as makeKeys } from '../protocol/keys.js';
 import { runScheduler } from '../sidekiq/scheduled.js';
 
@@ -220,11 +221,14 @@ const SPECS: Record<string, Spec<ParseArgsConfig['options']>> = {
       };
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
+        const log = createLogger({ sink: io.err });
         const s = await runScheduler({
           redis: ctx.redis, keys: ctx.keys, version: ctx.version, intervalMs,
           deadline: seconds === undefined ? undefined : Date.now() + seconds * 1000,
           shouldStop: () => stopping,
-          log: createLogger({ sink: io.err }),
+          log,
+          // Fires the periodic jobs in Redis too (and writes SIDEKIQ_LAMBDA_CRON's, when set), as the scheduler function does.
+          cron: new CronPoller({ redis: ctx.redis, keys: ctx.keys, ...cronConfigFromEnv(), sidekiqVersion: ctx.version, log }),
         });
         io.out(JSON.stringify(s));
         return 0;
@@ -259,5 +263,5 @@ export const OPS_SUMMARIES: Record<string, string> = {
   retry: 'put a retry/dead job back on its queue: retry <jid> | retry --all [--dead] [--yes]',
   kill: 'move a retry or scheduled job to the dead set: kill <jid> [--yes]',
   clear: 'delete a queue and its jobs: clear <queue> [--yes]',
-  scheduler: 'promote due scheduled and retry jobs every second [--interval MS] [--for S]',
+  scheduler: 'promote due scheduled and retry jobs and fire due periodic jobs every second [--interval MS] [--for S]',
 };

@@ -84,3 +84,41 @@ export function keys(namespace?: string): Keys {
 export const STAT_DAY_TTL_SECONDS = 157_680_000;
 /** Process and work hashes expire 60 s after the last heartbeat. */
 export const PROCESS_TTL_SECONDS = 60;
+
+/** sidekiq-cron's key layout: 1 for 1.x (`cron_jobs`, `cron_job:<name>`), 2 for 2.x (namespaced). */
+export type CronLayout = 1 | 2;
+
+/** sidekiq-cron's keys (sidekiq-protocol.md §13.2), in one layout. */
+export interface CronKeys {
+  readonly layout: CronLayout;
+  /** The set of an entry namespace (2.x; 1.x has one set and ignores it): its members are entry keys. */
+  jobs(namespace: string): string;
+  /** An entry's key as the set lists it: no redis-namespace prefix (sidekiq-cron writes it through redis-namespace). */
+  entry(name: string, namespace: string): string;
+  /** The Redis key of a listed entry key (the prefix applied). */
+  hash(entry: string): string;
+  /** The fire times already enqueued (sorted set), of a listed entry key. */
+  enqueued(entry: string): string;
+  /** The last jids enqueued (list), of a listed entry key. */
+  jidHistory(entry: string): string;
+}
+
+/**
+ * sidekiq-cron's key names for one layout, with the redis-namespace prefix of `keys(namespace)`.
+ *
+ * @example
+ * cronKeys(keys(), 1).entry('cleanup', 'default')            // 'cron_job:cleanup'
+ * cronKeys(keys(), 2).entry('cleanup', 'default')            // 'cron_job:default:cleanup'
+ * cronKeys(keys(), 2).enqueued('cron_job:default:cleanup')   // 'cron_job:default:cleanup:enqueued'
+ */
+export function cronKeys(base: Pick<Keys, 'prefix'>, layout: CronLayout): CronKeys {
+  const p = base.prefix;
+  return {
+    layout,
+    jobs: (ns) => (layout === 1 ? `${p}cron_jobs` : `${p}cron_jobs:${ns}`),
+    entry: (name, ns) => (layout === 1 ? `cron_job:${name}` : `cron_job:${ns}:${name}`),
+    hash: (entry) => `${p}${entry}`,
+    enqueued: (entry) => `${p}${entry}:enqueued`,
+    jidHistory: (entry) => `${p}${entry}:jid_history`,
+  };
+}

@@ -15,6 +15,8 @@ import leaseSource from './lease-2n.lua';
 import ackSource from './ack-1.lua';
 import promoteSource from './promote-3n.lua';
 import promoteLockSource from './promote-lock-1.lua';
+import cronFireSource from './cron-fire-5.lua';
+import cronStatusSource from './cron-status-1.lua';
 
 interface ScriptDef {
   /** The command name on the client: `<name>_v<version>`. */
@@ -33,6 +35,8 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
   { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
+  { name: 'sklCronFire_v1', numberOfKeys: 5, source: cronFireSource },
+  { name: 'sklCronStatus_v1', numberOfKeys: 1, source: cronStatusSource },
 ];
 
 const registered = new WeakSet<Redis>();
@@ -72,5 +76,25 @@ declare module 'ioredis' {
     sklPromote_v3(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-lock-1.lua: lock, 'renew' | 'release', token, ttlMs → 1 if held by token, else 0. */
     sklPromoteLock_v1(lock: string, op: 'renew' | 'release', token: string, ttlMs: number): Result<number, Context>;
+    /** cron-fire-5.lua: entry, enqueued, jid history, queues, queue, mode, score, member, forgetBefore, cron, lastEnqueue, history, size, queue name, payload → 1 | 0 | -1..-4. */
+    sklCronFire_v1(
+      entry: string,
+      enqueued: string,
+      jidHistory: string,
+      queues: string,
+      queue: string,
+      mode: 'fire' | 'run',
+      score: string,
+      member: string,
+      forgetBefore: string,
+      cron: string,
+      lastEnqueue: string,
+      history: string,
+      historySize: number,
+      queueName: string,
+      payload: string,
+    ): Result<number, Context>;
+    /** cron-status-1.lua: entry, 'enabled' | 'disabled' → 1 if the entry exists. */
+    sklCronStatus_v1(entry: string, status: 'enabled' | 'disabled'): Result<number, Context>;
   }
 }

@@ -8,7 +8,8 @@
  *    move the batch with one script call in which each job moves atomically and at most once.
  * 2. Payloads that cannot be read go to the dead set with the reason, never dropped, never blocking.
  * 3. `runScheduler`: the loop the scheduler Lambda and dev mode run — promote every `intervalMs`
- *    until told to stop, one runner at a time (a Redis lock with a TTL, released at the end).
+ *    until told to stop, one runner at a time (a Redis lock with a TTL, released at the end) —
+ *    and, given a cron poller (lib/sidekiq/cron-poller.ts), fire due periodic jobs each round.
  */
 import type { Logger } from '../log.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
@@ -199,6 +200,8 @@ export interface SchedulerOptions extends PromoteOptions {
   readonly lock?: boolean;
   /** @defaultValue 30000 — the lock's TTL, renewed every round; a crashed holder frees it after this. */
   readonly lockTtlMs?: number;
+  /** Fires due periodic jobs each round (a `CronPoller`). @defaultValue none */
+  readonly cron?: { tick(): Promise<{ fired: number }> };
 }
 
 export interface SchedulerSummary extends PromoteResult {
@@ -206,6 +209,8 @@ export interface SchedulerSummary extends PromoteResult {
   rounds: number;
   /** False when the lock was never acquired (another scheduler ran throughout). */
   ranAsLeader: boolean;
+  /** Periodic jobs this scheduler enqueued. */
+  cronFired: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -226,7 +231,7 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerSum
   const useLock = opts.lock ?? true;
   const token = randomBytes(12).toString('hex');
   const stop = (): boolean => (opts.shouldStop?.() ?? false) || (opts.deadline !== undefined && Date.now() >= opts.deadline);
-  const summary: SchedulerSummary = { promoted: 0, dead: 0, lost: 0, byQueue: {}, rounds: 0, ranAsLeader: false };
+  const summary: SchedulerSummary = { promoted: 0, dead: 0, lost: 0, byQueue: {}, rounds: 0, ranAsLeader: false, cronFired: 0 };
   let held = false;
   try {
     while (!stop()) {
@@ -243,6 +248,13 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerSum
       } catch (e) {
         // A failed round (Redis restarting, a timeout) is logged; the next round tries again.
         opts.log?.error('scheduler: promotion round failed', { error: (e as Error).message });
+      }
+      if (held && opts.cron) {
+        try {
+          summary.cronFired += (await opts.cron.tick()).fired;
+        } catch (e) {
+          opts.log?.error('scheduler: cron round failed', { error: (e as Error).message });
+        }
       }
       await waitUntil(started + interval, stop);
     }

@@ -4,7 +4,11 @@
  * cleanly on SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { buildCli } from '../support/poller-process.js';
@@ -36,8 +40,8 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-function startDev(env: Record<string, string>): Promise<void> {
-  dev = spawn('node', ['bin/sidekiq-lambda.js', 'dev'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startDev(env: Record<string, string>, args: string[] = []): Promise<void> {
+  dev = spawn('node', ['bin/sidekiq-lambda.js', 'dev', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   dev.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   dev.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   return eventually(() => out.includes('ready'), 30_000, `dev to print ready; output so far:\n${out}`).then(() => undefined);
@@ -75,6 +79,27 @@ describe('sidekiq-lambda dev', () => {
     expect(diedAt - due).toBeGreaterThanOrEqual(0);
     expect(diedAt - due).toBeLessThan(2000);
     expect(JSON.parse(dead[0]!)).toMatchObject({ jid: 'ab'.repeat(12), retry_count: 1, error_message: 'again' });
+  });
+
+  it('fires the periodic jobs of the declarations file: the entry lands in sidekiq-cron’s keys and its job runs', async () => {
+    // Prepare: EchoJob every second, declared in a declarations file of its own.
+    const dir = mkdtempSync(join(tmpdir(), 'skl-dev-cron-'));
+    const lib = (p: string) => JSON.stringify(fileURLToPath(new URL(`../../${p}`, import.meta.url)));
+    const config = join(dir, 'sidekiq-lambda.config.ts');
+    writeFileSync(config, `import { defineJobs } from ${lib('lib/jobs.ts')};
+export default defineJobs([{ class: 'EchoJob', queue: 'diagnostics', entry: ${lib('functions/diagnostics.ts')}, handlerExport: 'echo', needsRedis: true,
+  cron: { name: 'echo every second', cron: '* * * * * *', args: ['tick'] } }]);`);
+    try {
+      // Act
+      await startDev({ REDIS_URL: t.url, SIDEKIQ_CRON_VERSION: '2' }, ['--config', config]);
+      // Assess
+      const reply = await eventually(async () => (await t.redis.lrange('queue:echo_replies', 0, -1))[0], 20_000, 'the periodic echo reply');
+      expect(JSON.parse(reply).args[1]).toEqual(['tick']);
+      expect(await t.redis.smembers('cron_jobs:default')).toEqual(['cron_job:default:echo every second']);
+      expect(await t.redis.hget('cron_job:default:echo every second', 'last_enqueue_time')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('starts a throwaway redis-server when nothing answers at REDIS_URL, says so, and never leaves it behind', async () => {

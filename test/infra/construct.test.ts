@@ -8,6 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { decodeRoutes, defineJobs, routeOf } from '../../lib/jobs.js';
+import { decodeCron } from '../../lib/periodic.js';
 import type { SidekiqLambda } from '../../infra/construct.js';
 import { DECLARATIONS, idOf, joinToText, makeSidekiq, once } from './support.js';
 
@@ -281,6 +282,21 @@ describe('SidekiqLambda', () => {
         VpcConfig: Match.objectLike({ SecurityGroupIds: [{ 'Fn::GetAtt': [idOf(sidekiq.network.schedulerSecurityGroup), 'GroupId'] }] }),
         Environment: { Variables: Match.objectLike({ REDIS_PORT: '6379' }) },
       });
+    });
+
+    it('carries the periodic jobs in SIDEKIQ_LAMBDA_CRON, which decode back to the declarations (`[]` when none)', () => {
+      // Prepare
+      const jobs = defineJobs([{ ...DECLARATIONS[0]!, cron: { cron: '0 6 * * *', timezone: 'Europe/Berlin' } }, ...DECLARATIONS.slice(1)], {
+        cron: [{ name: 'cleanup', class: 'CleanupJob', queue: 'maintenance', cron: '*/5 * * * *' }],
+      });
+      // Act
+      const { sidekiq, template } = makeSidekiq({ jobs, sidekiqCronVersion: '1' });
+      const env = (template.findResources('AWS::Lambda::Function')[idOf(sidekiq.scheduler!.function)] as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables;
+      // Assess
+      expect(decodeCron(env.SIDEKIQ_LAMBDA_CRON!)).toEqual(jobs.cron);
+      expect(jobs.cron.map((e) => e.name)).toEqual(['TrackUserJob', 'cleanup']);
+      expect(env.SIDEKIQ_CRON_VERSION).toBe('1');
+      defaults().template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('scheduler'), Environment: { Variables: Match.objectLike({ SIDEKIQ_LAMBDA_CRON: '[]' }) } });
     });
 
     it('is left out with scheduler: false', () => {

@@ -11,6 +11,8 @@ describe('functions/scheduler', () => {
     process.env.SIDEKIQ_NAMESPACE = 'app';
     process.env.SIDEKIQ_VERSION = '8';
     process.env.SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS = '100';
+    process.env.SIDEKIQ_LAMBDA_CRON = '[{"name":"cleanup","class":"CleanupJob","cron":"0 3 * * *"}]';
+    process.env.SIDEKIQ_CRON_VERSION = '2';
     const { handler } = await import('../../functions/scheduler.js');
     const due = Date.now() + 500;
     await t.redis.zadd('app:schedule', String(due / 1000), '{"queue":"q","class":"A","args":[],"jid":"0123456789abcdef01234567"}');
@@ -26,5 +28,8 @@ describe('functions/scheduler', () => {
     const [job] = await t.redis.lrange('app:queue:q', 0, -1);
     expect(job).toMatch(/,"enqueued_at":\d{13}}$/); // Sidekiq 8: integer ms
     expect(await t.redis.exists('app:sidekiq-lambda:scheduler-lock')).toBe(0);
+    // The declared periodic jobs are written where sidekiq-cron 2.x keeps them, under the namespace.
+    expect(await t.redis.smembers('app:cron_jobs:default')).toEqual(['cron_job:default:cleanup']);
+    expect(await t.redis.hmget('app:cron_job:default:cleanup', 'klass', 'cron', 'declared_by')).toEqual(['CleanupJob', '0 3 * * * UTC', 'sidekiq-lambda']);
   });
 });
