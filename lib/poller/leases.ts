@@ -157,7 +157,7 @@ export class Leases {
    * from now on. `grant`: a lease went to a poller by another's call — if to this one, learn it.
    */
   private announced(message: string): void {
-    const [kind, cls, who] = message.split('\n');
+    const [kind, cls, who, pollers] = message.split('\n');
     const c = cls === undefined ? undefined : this.classes.get(cls);
     if (!c || who === undefined) return;
     if (kind === 'grant') {
@@ -166,6 +166,7 @@ export class Leases {
     }
     if (kind !== 'wait' || who === this.opts.identity) return;
     c.contended = true;
+    c.pollers = Math.max(1, Number(pollers) || c.pollers);
     // Idle leases beyond the share go back now; running ones when they end.
     const give = Math.min(c.held - c.inUse - c.returning, c.held - c.returning - this.share(c));
     if (give > 0) {

@@ -11,8 +11,9 @@
 
   KEYS[2c-1], KEYS[2c]   for class c: its lease hash, its line
   ARGV[1]                this poller's identity
-  ARGV[2]                the channel to announce on (PUBLISH), messages `wait\n<class>\n<caller>`
-                         and `grant\n<class>\n<grantee>`
+  ARGV[2]                the channel to announce on (PUBLISH), messages
+                         `wait\n<class>\n<caller>\n<pollers holding or wanting leases>` and
+                         `grant\n<class>\n<grantee>`
   ARGV[5c-2 .. 5c+2]     for class c: its name, its cap, `known`, `keep`, `desired`
 
     known    the leases this poller knows it holds (as the last call said)
@@ -88,7 +89,7 @@ for c = 1, nc do
     end
   end
   for who in pairs(granted) do redis.call('PUBLISH', channel, 'grant\n' .. cls .. '\n' .. who) end
-  if mine == 1 then redis.call('PUBLISH', channel, 'wait\n' .. cls .. '\n' .. me) end
+  if mine == 1 then redis.call('PUBLISH', channel, 'wait\n' .. cls .. '\n' .. me .. '\n' .. pollers) end
   out[3 * c - 2] = held
   out[3 * c - 1] = redis.call('LLEN', line) - mine
   out[3 * c] = pollers
