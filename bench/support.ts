@@ -78,7 +78,7 @@ export async function drain(redis: Redis, pids: readonly number[], queue: string
   await until(async () => (await redis.llen(`queue:${queue}`)) === 0 && (await inflight()) === 0);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = pids.reduce((s, p) => s + cpuMs(p), 0) - cpu0;
-  return { seconds, jobsPerSec: n / seconds, cpuUsPerJob: (cpu * 1000) / n, rssMb: rssMb(pids[0]!) };
+  return { seconds, jobsPerSec: n / seconds, cpuUsPerJob: (cpu * 1000) / n, rssMb: pids.length > 0 ? rssMb(pids[0]!) : 0 };
 }
 
 /** Jobs in every poller's in-flight lists. */
