@@ -8,71 +8,19 @@
  * Usage: npm run bench poller   (BENCH_JOBS=50000 BENCH_QUICK=1 to shorten)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { startRedisServer } from '../test/support/redis.js';
+import { freePort, startRedisServer } from '../test/support/redis.js';
 import { startLocalLambda } from '../lib/local/endpoint.js';
-import { encodeRoutes, type Route } from '../lib/jobs.js';
+import type { Route } from '../lib/jobs.js';
 import { Client } from '../lib/client.js';
+import { benchSidekiqs, type Sidekiq } from './sidekiqs.js';
+import { diagnosis, drain, fillOne, fmt, inflightOf, pollersUp, ratio, ROOT, rssMb, sleep, startPoller as spawnPoller, stop, until, type Drain } from './support.js';
 
-// `npm run bench` runs from the repository root (the bundle itself lives in a temp folder).
-const ROOT = `${process.cwd()}/`;
 const HANDLERS = `${ROOT}bench/fixtures/noop.ts`;
 const WORKERS = `${ROOT}bench/fixtures/workers.rb`;
 const N = Number(process.env.BENCH_JOBS ?? 50_000);
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARM_UP = Math.min(10_000, Math.ceil(N / 5));
-const TICKS = 100; // USER_HZ
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-}
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
-}
-
-let diagnose: () => Promise<string> = async () => '';
-
-async function until(check: () => Promise<boolean>, timeoutMs = 300_000, what = 'benchmark step'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what} timed out; ${await diagnose()}`);
-    await sleep(10);
-  }
-}
-
-/**
- * Fills a staging list (the same payloads, pushed under a `bench-staging` namespace) that `drain`
- * renames onto the queue, so the drain starts at one instant for both sides.
- */
-async function fill(redis: Redis, cls: string, queue: string, n: number): Promise<void> {
-  const staging = new Client({ redis, namespace: 'bench-staging' });
-  for (let i = 0; i < n; i += 10_000) {
-    await staging.pushBulk({ class: cls, queue, args: Array.from({ length: Math.min(10_000, n - i) }, (_, k) => [i + k]) });
-  }
-  await redis.rename(`bench-staging:queue:${queue}`, 'bench:staging');
-}
-
-interface Drain {
-  jobsPerSec: number;
-  cpuUsPerJob: number;
-  rssMb: number;
-}
-
-async function drain(redis: Redis, pid: number, queue: string, n: number, inflight: () => Promise<number>): Promise<Drain> {
-  const cpu0 = cpuMs(pid);
-  const t0 = process.hrtime.bigint();
-  await redis.sadd('queues', queue);
-  await redis.rename('bench:staging', `queue:${queue}`);
-  await until(async () => (await redis.llen(`queue:${queue}`)) === 0 && (await inflight()) === 0);
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = cpuMs(pid) - cpu0;
-  return { jobsPerSec: n / secs, cpuUsPerJob: (cpu * 1000) / n, rssMb: rssMb(pid) };
-}
 
 /**
  * An untimed drain of WARM_UP jobs first, on both sides: JIT warm-up, connection pools and the
@@ -80,10 +28,8 @@ async function drain(redis: Redis, pid: number, queue: string, n: number, inflig
  * measured, as the latency runs exclude cold starts too.
  */
 async function warmUp(redis: Redis, queue: string, inflight: () => Promise<number>): Promise<void> {
-  await fill(redis, 'NoopWorker', queue, WARM_UP);
-  await redis.sadd('queues', queue);
-  await redis.rename('bench:staging', `queue:${queue}`);
-  await until(async () => (await redis.llen(`queue:${queue}`)) === 0 && (await inflight()) === 0, 120_000, 'warm-up');
+  await fillOne(redis, 'NoopWorker', queue, WARM_UP);
+  await drain(redis, [], queue, WARM_UP, inflight);
 }
 
 /** Pushes `rate` jobs/s in bursts every 50 ms for `seconds`, and waits until all have started. */
@@ -107,38 +53,33 @@ async function latency(redis: Redis, client: Client, cls: string, queue: string,
   return { p50: xs[Math.floor(xs.length * 0.5)]!, p99: xs[Math.floor(xs.length * 0.99)]! };
 }
 
-function startSidekiq(url: string, queues: string[]): ChildProcess {
-  return spawn('sidekiq', ['-r', WORKERS, ...queues.flatMap((q) => ['-q', q]), '-c', '10'], { env: { ...process.env, REDIS_URL: url, RAILS_ENV: 'production' }, stdio: 'ignore' });
+/** Sidekiq of one matrix entry, `-c 10`, with its own gems. */
+function startSidekiq(sk: Sidekiq, url: string, queues: string[]): ChildProcess {
+  const [cmd, args] = sk.command([sk.bin('sidekiq'), '-r', WORKERS, ...queues.flatMap((q) => ['-q', q]), '-c', '10']);
+  return spawn(cmd, args, { env: { ...process.env, REDIS_URL: url, RAILS_ENV: 'production' }, stdio: 'ignore' });
 }
 
-function startPoller(url: string, lambdaUrl: string, routes: Route[], maxInFlight: number): ChildProcess {
-  // BENCH_POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the poller processes.
-  const nodeArgs = (process.env.BENCH_POLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn('node', [...nodeArgs, 'bin/sidekiq-lambda.js', 'poller'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      REDIS_URL: url,
-      SIDEKIQ_LAMBDA_JOBS: encodeRoutes(routes),
-      SIDEKIQ_LAMBDA_ENDPOINT: lambdaUrl,
-      SIDEKIQ_LAMBDA_HEALTH_PORT: '0',
-      SIDEKIQ_LAMBDA_METRICS: 'false',
-      SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: String(maxInFlight),
-      SIDEKIQ_LAMBDA_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+/** The Ruby process's pid: the entry's exec script execs Ruby in place, so it is the child's. */
+function rubyPid(child: ChildProcess): number {
+  return child.pid!;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await done;
+function startPoller(url: string, lambdaUrl: string, routes: Route[], maxInFlight: number, env: Record<string, string> = {}): ChildProcess {
+  return spawnPoller(url, lambdaUrl, routes, { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: String(maxInFlight), ...env });
 }
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const ratio = (ours: number, theirs: number) => `${fmt(ours / theirs, 2)}×`;
+interface RubySide {
+  readonly sk: Sidekiq;
+  readonly drain: Drain;
+  readonly lat: { p50: number; p99: number };
+}
+
+/** The poller's /stats (memory breakdown included). */
+async function stats(port: number): Promise<{ memory: NodeJS.MemoryUsage }> {
+  return (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { memory: NodeJS.MemoryUsage };
+}
+
+const MiB = (b: number): string => fmt(b / 1024 / 1024, 1);
 
 export async function main(): Promise<void> {
   const server = await startRedisServer();
@@ -161,64 +102,79 @@ export async function main(): Promise<void> {
       { name: 'hold', entry: HANDLERS, handlerExport: 'hold', timeoutSeconds: 60, memoryMb: 128, concurrency: 1000, environment: env },
     ],
   });
-  diagnose = async () =>
+  diagnosis.describe = async () =>
     `retry set ${await redis.zcard('retry')}, dead set ${await redis.zcard('dead')}, latency samples ${await redis.llen('bench:latency')}; first retry: ${(await redis.zrange('retry', 0, 0))[0]?.slice(0, 400)}`;
-  const inflightOf = async () => {
-    const ks = await redis.keys('sidekiq-lambda:inflight*');
-    let n = 0;
-    for (const k of ks) n += await redis.llen(k);
-    return n;
-  };
-  console.log(`poller benchmark: ${fmt(N)} no-op jobs after ${fmt(WARM_UP)} untimed warm-up jobs on each side, Redis ${server.url}, Sidekiq 6.4.1 -c 10 vs poller (max in flight 100; batched: 300 jobs = 30 invocations)\n`);
+  const inflight = () => inflightOf(redis);
+  const sidekiqs = benchSidekiqs();
+  console.log(`poller benchmark: ${fmt(N)} no-op jobs after ${fmt(WARM_UP)} untimed warm-up jobs on each side, Redis ${server.url}, ${sidekiqs.map((s) => s.label).join(' and ')} -c 10 vs the poller (max in flight 100; batched: 300 jobs = 30 invocations)\n`);
   try {
-    // Sidekiq
-    const sk = startSidekiq(server.url, ['bench_rb', 'bench_lat_rb']);
-    await until(async () => (await redis.scard('processes')) > 0, 60_000);
-    await warmUp(redis, 'bench_rb', async () => 0);
-    await fill(redis, 'NoopWorker', 'bench_rb', N);
-    const rb = await drain(redis, sk.pid!, 'bench_rb', N, async () => 0);
-    const rbLat = await latency(redis, client, 'LatencyWorker', 'bench_lat_rb', 1000, QUICK ? 2 : 5);
-    await stop(sk);
+    // Sidekiq, each version of the matrix
+    const ruby: RubySide[] = [];
+    for (const sk of sidekiqs) {
+      const child = startSidekiq(sk, server.url, ['bench_rb', 'bench_lat_rb']);
+      await until(async () => (await redis.scard('processes')) > 0, 60_000, `${sk.label} to start`);
+      await warmUp(redis, 'bench_rb', async () => 0);
+      await fillOne(redis, 'NoopWorker', 'bench_rb', N);
+      const d = await drain(redis, [rubyPid(child)], 'bench_rb', N, async () => 0);
+      const lat = await latency(redis, client, 'LatencyWorker', 'bench_lat_rb', 1000, QUICK ? 2 : 5);
+      await stop(child);
+      await redis.flushdb();
+      ruby.push({ sk, drain: d, lat });
+    }
 
     // The poller, one Invoke per job
     const p1 = startPoller(server.url, lambda.url, routes(1), 100);
-    await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
-    await warmUp(redis, 'bench_ts', inflightOf);
-    await fill(redis, 'NoopWorker', 'bench_ts', N);
-    const ts = await drain(redis, p1.pid!, 'bench_ts', N, inflightOf);
+    await pollersUp(redis);
+    await warmUp(redis, 'bench_ts', inflight);
+    await fillOne(redis, 'NoopWorker', 'bench_ts', N);
+    const ts = await drain(redis, [p1.pid!], 'bench_ts', N, inflight);
     const tsLat = await latency(redis, client, 'LatencyWorker', 'bench_lat_ts', 1000, QUICK ? 2 : 5);
     await stop(p1);
 
     // Batching: up to 10 jobs per Invoke
     // 30 invocations of 10 jobs in flight: the same Lambda concurrency as 1/Invoke at a cap of 30.
     const p2 = startPoller(server.url, lambda.url, routes(10), 300);
-    await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
-    await warmUp(redis, 'bench_ts', inflightOf);
-    await fill(redis, 'NoopWorker', 'bench_ts', N);
-    const tsBatch = await drain(redis, p2.pid!, 'bench_ts', N, inflightOf);
+    await pollersUp(redis);
+    await warmUp(redis, 'bench_ts', inflight);
+    await fillOne(redis, 'NoopWorker', 'bench_ts', N);
+    const tsBatch = await drain(redis, [p2.pid!], 'bench_ts', N, inflight);
     await stop(p2);
 
-    console.log('                         Sidekiq 6.4.1     poller (1/Invoke)   ratio     poller (batch 10)   ratio');
-    console.log(`throughput (jobs/s)      ${fmt(rb.jobsPerSec).padStart(12)}  ${fmt(ts.jobsPerSec).padStart(18)}   ${ratio(ts.jobsPerSec, rb.jobsPerSec).padStart(6)}  ${fmt(tsBatch.jobsPerSec).padStart(18)}   ${ratio(tsBatch.jobsPerSec, rb.jobsPerSec).padStart(6)}`);
-    console.log(`CPU per job (µs)         ${fmt(rb.cpuUsPerJob, 1).padStart(12)}  ${fmt(ts.cpuUsPerJob, 1).padStart(18)}   ${ratio(ts.cpuUsPerJob, rb.cpuUsPerJob).padStart(6)}  ${fmt(tsBatch.cpuUsPerJob, 1).padStart(18)}   ${ratio(tsBatch.cpuUsPerJob, rb.cpuUsPerJob).padStart(6)}`);
-    console.log(`RSS after drain (MiB)    ${fmt(rb.rssMb, 1).padStart(12)}  ${fmt(ts.rssMb, 1).padStart(18)}   ${ratio(ts.rssMb, rb.rssMb).padStart(6)}  ${fmt(tsBatch.rssMb, 1).padStart(18)}   ${ratio(tsBatch.rssMb, rb.rssMb).padStart(6)}`);
-    console.log(`latency p50 (ms)         ${fmt(rbLat.p50).padStart(12)}  ${fmt(tsLat.p50).padStart(18)}   ${ratio(tsLat.p50 || 1, rbLat.p50 || 1).padStart(6)}   (1,000 jobs/s steady)`);
-    console.log(`latency p99 (ms)         ${fmt(rbLat.p99).padStart(12)}  ${fmt(tsLat.p99).padStart(18)}   ${ratio(tsLat.p99 || 1, rbLat.p99 || 1).padStart(6)}`);
+    const cols = ruby.map((r) => r.sk.label);
+    const line = (name: string, ours: number, theirs: (r: RubySide) => number, d = 0, lowerIsBetter = false): string => {
+      const vs = ruby.map((r) => `${fmt(theirs(r), d).padStart(10)} ${(lowerIsBetter ? ratio(theirs(r), ours) : ratio(ours, theirs(r))).padStart(6)}`).join('   ');
+      return `${name.padEnd(24)}${fmt(ours, d).padStart(12)}   ${vs}`;
+    };
+    console.log(`${''.padEnd(24)}${'poller'.padStart(12)}   ${cols.map((c) => `${c.padStart(10)}  ratio`).join('   ')}`);
+    console.log(line('throughput 1/Invoke', ts.jobsPerSec, (r) => r.drain.jobsPerSec));
+    console.log(line('throughput batch 10', tsBatch.jobsPerSec, (r) => r.drain.jobsPerSec));
+    console.log(line('CPU per job (µs)', ts.cpuUsPerJob, (r) => r.drain.cpuUsPerJob, 1, true));
+    console.log(line('RSS after drain (MiB)', ts.rssMb, (r) => r.drain.rssMb, 1, true));
+    console.log(line('latency p50 (ms)', tsLat.p50, (r) => r.lat.p50, 0, true));
+    console.log(line('latency p99 (ms)', tsLat.p99, (r) => r.lat.p99, 0, true));
+    console.log('(ratios: > 1 means the poller is better; latency at 1,000 jobs/s steady)');
     console.log(`Lambda invocations: ${fmt(N)} (1/Invoke) vs ~${fmt(Math.ceil(N / 10))} (batch 10)`);
 
-    // Memory: 1,000 jobs in flight; backlog 1,000 vs 1,000,000
-    const p3 = startPoller(server.url, lambda.url, routes(1), 1000);
-    await until(async () => (await redis.hlen('sidekiq-lambda:pollers')) > 0, 30_000);
+    // Memory: 1,000 jobs in flight; backlog 1,000 vs 1,000,000; where it goes
+    const port = await freePort();
+    const p3 = startPoller(server.url, lambda.url, routes(1), 1000, { SIDEKIQ_LAMBDA_HEALTH_PORT: String(port) });
+    await pollersUp(redis);
+    await sleep(1000);
     const rssIdle = rssMb(p3.pid!);
+    const idle = (await stats(port)).memory;
     await client.pushBulk({ class: 'HoldJob', queue: 'bench_hold', args: Array.from({ length: 2000 }, () => [30]) });
-    await until(async () => (await inflightOf()) >= 1000, 60_000);
+    await until(async () => (await inflight()) >= 1000, 60_000);
     await sleep(2000);
     const rss1k = rssMb(p3.pid!);
+    const busy = (await stats(port)).memory;
     const backlog = QUICK ? 100_000 : 1_000_000;
     for (let i = 0; i < backlog; i += 10_000) await client.pushBulk({ class: 'HoldJob', queue: 'bench_hold', args: Array.from({ length: 10_000 }, () => [30]) });
     await sleep(3000);
     const rssBig = rssMb(p3.pid!);
     console.log(`\nmemory: poller RSS idle ${fmt(rssIdle, 1)} MiB; with 1,000 jobs in flight and a backlog of ~1,000: ${fmt(rss1k, 1)} MiB; backlog of ${fmt(backlog)}: ${fmt(rssBig, 1)} MiB (target ≤ 150 MiB, flat)`);
+    for (const [name, m] of [['idle', idle], ['1,000 in flight', busy]] as const) {
+      console.log(`  ${name}: V8 heap used ${MiB(m.heapUsed)} of ${MiB(m.heapTotal)} MiB, external ${MiB(m.external)} MiB (array buffers ${MiB(m.arrayBuffers)}), the rest of RSS (code, the V8/Node runtime itself, stacks) ${MiB(m.rss - m.heapTotal - m.external)} MiB`);
+    }
     p3.kill('SIGKILL');
   } finally {
     await lambda.close();

@@ -43,6 +43,9 @@ interface ClassState {
   held: number;
 }
 
+/** How long a small refill waits for more room to free up before it goes out anyway. */
+const REFILL_MS = 2;
+
 export interface ManagerOptions {
   readonly fetcher: Fetcher;
   readonly processor: Processor;
@@ -79,6 +82,8 @@ export class Manager {
   private fetching = false;
   private fetchSince = 0;
   private fetchRetryAt = 0;
+  /** When a small refill waiting for more room goes out anyway. */
+  private refillAt?: number;
   private fetchBackoffMs = 100;
   private needsReconcile = false;
   private accepting = true;
@@ -223,13 +228,25 @@ export class Manager {
     const budget = this.opts.maxInFlight + this.opts.maxWaiting - this.holding;
     if (budget <= 0) return;
     const caps = new Map<string, number>();
+    let chunked = false;
     for (const q of queueOrder(this.opts.queues)) {
       if (this.empty.has(q)) continue;
       const { room, dry, target } = this.room(q);
+      const want = Math.min(room, budget);
+      if (want <= 0) continue;
       const chunk = Math.max(1, Math.floor(Math.min(target, this.opts.maxInFlight + this.opts.maxWaiting) / 8));
-      // Refill in chunks, not a round trip per finished job — unless a class has nothing left to start.
-      if (room > 0 && (dry || room >= chunk)) caps.set(q, Math.min(room, budget));
+      if (want >= chunk) chunked = true;
+      if (want >= chunk || dry) caps.set(q, want);
     }
+    if (caps.size === 0) return;
+    // Refill in chunks, not a round trip per finished job: a class with a free slot and nothing to
+    // start waits at most REFILL_MS for more room, while running jobs are about to free it.
+    if (!chunked && this.runningCount > 0) {
+      const now = Date.now();
+      this.refillAt ??= now + REFILL_MS;
+      if (now < this.refillAt) return this.wakeAt(this.refillAt);
+    }
+    this.refillAt = undefined;
     if (caps.size === 0) return;
     const order = [...caps.keys()];
     this.fetching = true;

@@ -229,6 +229,7 @@ export class Poller {
       fetched: this.counters.fetchedTotal,
       fetchLagMs: { last: this.counters.lastLagMs, average: Math.round(this.counters.avgLagMs) },
       classes: this.manager.classStats(),
+      memory: process.memoryUsage(),
     };
   }
 
