@@ -17,7 +17,9 @@ const HELP = `Usage: sidekiq-lambda poller [--config FILE]
 
 Drains the declared jobs' queues from Redis and runs each job on its Lambda function.
 Configuration comes from the environment (the CDK construct sets it):
-  REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_AUTH_TOKEN)
+  REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_DB, REDIS_USERNAME, and
+    REDIS_AUTH_SECRET_ARN [+ REDIS_AUTH_SECRET_FIELD]: the token from Secrets Manager, re-read on rotation;
+    or REDIS_AUTH_TOKEN)
   ${ENV.jobs}            routes, written by the CDK construct (or --config FILE: a declarations file)
   ${ENV.queues}          e.g. "track,2 diagnostics,1" (default: the declared queues, strict order)
   ${ENV.maxInFlight}     jobs running at once, all classes together (default 100)
