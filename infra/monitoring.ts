@@ -44,6 +44,38 @@ function graph(title: string, left: cloudwatch.IMetric[]): cloudwatch.GraphWidge
   return new cloudwatch.GraphWidget({ title, left, width: 8, height: 6 });
 }
 
+/** CloudWatch's limit of alarms in one alarm status widget. */
+const ALARMS_PER_WIDGET = 100;
+
+/**
+ * Alarm status widgets for a list that grows as routes are added, 100 alarms each (CloudWatch refuses
+ * more in one), stacked downwards from where the dashboard places it: keep it in the last row.
+ */
+class AlarmStatusWidgets implements cloudwatch.IWidget {
+  public readonly width = 24;
+  public readonly height = 4;
+  private x = 0;
+  private y = 0;
+
+  constructor(private readonly title: string, private readonly alarms: readonly cloudwatch.IAlarm[]) {}
+
+  public position(x: number, y: number): void {
+    this.x = x;
+    this.y = y;
+  }
+
+  public toJson(): unknown[] {
+    const out: unknown[] = [];
+    for (let i = 0; i * ALARMS_PER_WIDGET < this.alarms.length; i++) {
+      const alarms = this.alarms.slice(i * ALARMS_PER_WIDGET, (i + 1) * ALARMS_PER_WIDGET);
+      const widget = new cloudwatch.AlarmStatusWidget({ title: i === 0 ? this.title : `${this.title} (continued)`, alarms, width: this.width, height: this.height });
+      widget.position(this.x, this.y + i * this.height);
+      out.push(...widget.toJson());
+    }
+    return out;
+  }
+}
+
 export class Monitoring extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly deadSetGrowing: cloudwatch.Alarm;
@@ -61,7 +93,9 @@ export class Monitoring extends Construct {
   public readonly functionDuration = new Map<string, cloudwatch.Alarm>();
   /** A new Redis's memory and engine CPU alarms, per node. */
   public readonly redisAlarms: cloudwatch.Alarm[] = [];
+  /** Alarms about the whole deployment, and those per queue, class or function (as many as there are routes). */
   private readonly alarmList: cloudwatch.IAlarm[] = [];
+  private readonly routeAlarms: cloudwatch.IAlarm[] = [];
   private readonly graphs = {
     latency: graph('Queue latency (s, oldest job)', []),
     backlog: graph('Queue backlog (jobs)', []),
@@ -130,7 +164,7 @@ export class Monitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
-    // The widget reads this array when the dashboard is rendered, so alarms added by watch() show.
+    // The widgets read these arrays when the dashboard is rendered, so alarms added later show.
     this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarmList, width: 24, height: 4 }));
     this.dashboard.addWidgets(
       this.graphs.latency,
@@ -151,6 +185,7 @@ export class Monitoring extends Construct {
       ]),
     );
     this.dashboard.addWidgets(this.graphs.duration, this.graphs.redis);
+    this.dashboard.addWidgets(new AlarmStatusWidgets('Alarms per queue and class', this.routeAlarms));
   }
 
   /** A poller metric of this deployment (and `dimensions` besides). */
@@ -179,7 +214,7 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }));
+    }, this.routeAlarms));
     if (fn) this.watchFunction(job, fn, id);
     if (this.queueLatency.has(job.queue)) return;
     const byQueue = (name: string) => this.metric(name, cloudwatch.Stats.MAXIMUM, { [DIMENSION.queue]: job.queue }).with({ label: job.queue });
@@ -192,7 +227,7 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }));
+    }, this.routeAlarms));
   }
 
   /** The scheduler function failing (twice in a row: it runs every minute, and a single error heals). */
@@ -250,7 +285,7 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }));
+    }, this.routeAlarms));
     this.functionDuration.set(job.class, this.alarm(`FunctionDuration${id}`, {
       alarmDescription: `A run of ${job.class} took over ${t.durationPercentOfTimeout}% of its ${job.timeoutSeconds} s timeout: raise timeoutSeconds (or memory) before it starts timing out`,
       metric: duration,
@@ -258,12 +293,12 @@ export class Monitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    }));
+    }, this.routeAlarms));
   }
 
-  private alarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
+  private alarm(id: string, props: cloudwatch.AlarmProps, list: cloudwatch.IAlarm[] = this.alarmList): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, props);
-    this.alarmList.push(alarm);
+    list.push(alarm);
     if (this.props.alarmTopic) {
       alarm.addAlarmAction(new actions.SnsAction(this.props.alarmTopic));
       alarm.addOkAction(new actions.SnsAction(this.props.alarmTopic));

@@ -515,6 +515,23 @@ describe('SidekiqLambda', () => {
       expect(warnings(makeSidekiq({}, (s) => ({ alarmTopic: new sns.Topic(s, 'Pager', { enforceSSL: true }) })).stack)).not.toContain(WARNINGS.noAlarmTopic.message);
     });
 
+    it('shows every alarm on the dashboard, in widgets of at most 100 (CloudWatch refuses more in one)', () => {
+      // Prepare / Act: 40 classes, 3 alarms each, and a queue latency alarm for each queue
+      const jobs = Array.from({ length: 40 }, (_, i) => ({ class: `Job${i}`, queue: `q${i % 4}`, entry: 'functions/track-user.ts' }));
+      const { template } = makeSidekiq({ jobs });
+      // Assess
+      const [sep, parts] = (Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as { Properties: { DashboardBody: { 'Fn::Join': [string, unknown[]] } } }).Properties.DashboardBody['Fn::Join'];
+      const body = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : '"token"')).join(sep).replace(/""token""/g, '"token"')) as { widgets: Array<{ type: string; y: number; properties: { title: string; alarms?: unknown[] } }> };
+      const statuses = body.widgets.filter((w) => w.type === 'alarm');
+      expect(statuses.map((w) => [w.properties.title, w.properties.alarms!.length])).toEqual([
+        ['Alarms', 7],
+        ['Alarms per queue and class', 100],
+        ['Alarms per queue and class (continued)', 24],
+      ]);
+      expect(statuses[2]!.y).toBe(statuses[1]!.y + 4);
+      expect(Math.max(...body.widgets.map((w) => w.y))).toBe(statuses[2]!.y);
+    });
+
     it('reads only its own deployment: two stacks in one app share no metric, alarm input or scaling input', () => {
       // Prepare: staging and production, the same construct, one app (one account and region)
       const app = new App({ builtinCloudFormationValidation: false });
