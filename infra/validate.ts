@@ -83,7 +83,12 @@ export const WARNINGS = {
   },
 } as const;
 
-/** The construct ID the construct derives from a class or queue name. */
+/**
+ * The construct ID the construct derives from a class or queue name.
+ *
+ * @example
+ * constructId('Admin::ReportJob'); // 'AdminReportJob'
+ */
 export function constructId(name: string): string {
   return name.replace(/[^A-Za-z0-9]/g, '');
 }
@@ -166,6 +171,9 @@ function validateJobs(props: SidekiqLambdaProps): void {
  * `shutdownTimeoutSeconds` with its default: long enough for the longest job to finish (its timeout
  * plus the stop margin for the Invoke's answer), at least the poller's own default, and no longer
  * than ECS allows.
+ *
+ * @example
+ * shutdownSeconds({ jobs }, 60); // 65
  */
 export function shutdownSeconds(props: SidekiqLambdaProps, longestTimeoutSeconds: number): number {
   if (props.shutdownTimeoutSeconds !== undefined) return props.shutdownTimeoutSeconds;
@@ -173,7 +181,12 @@ export function shutdownSeconds(props: SidekiqLambdaProps, longestTimeoutSeconds
   return Math.min(MAX_STOP_TIMEOUT_SECONDS - STOP_MARGIN_SECONDS, Math.max(POLLER_DEFAULTS.shutdownTimeoutSeconds, fits));
 }
 
-/** `maxProtectionMinutes` with its default: twice the longest job timeout when a job can outlast the shutdown wait. */
+/**
+ * `maxProtectionMinutes` with its default: twice the longest job timeout when a job can outlast the shutdown wait.
+ *
+ * @example
+ * protectionMinutes({ jobs }, 900); // 30: a 900 s job outlasts the longest wait ECS allows (115 s)
+ */
 export function protectionMinutes(props: SidekiqLambdaProps, longestTimeoutSeconds: number): number {
   if (props.maxProtectionMinutes !== undefined) return props.maxProtectionMinutes;
   return longestTimeoutSeconds > shutdownSeconds(props, longestTimeoutSeconds) ? 2 * Math.ceil(longestTimeoutSeconds / 60) : 0;

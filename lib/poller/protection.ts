@@ -41,6 +41,13 @@ export interface ProtectionOptions {
 
 const MINUTE = 60_000;
 
+/**
+ * Scale-in protection for the task this poller runs in, driven by its running jobs.
+ *
+ * @example
+ * const protection = new TaskProtection({ agentUri: process.env.ECS_AGENT_URI!, running: () => poller.running(), maxMinutes: 30, log }).start();
+ * await protection.stop(); // on shutdown: released
+ */
 export class TaskProtection {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;

@@ -27,13 +27,23 @@ export class RedisSecretError extends Error {
   override name = 'RedisSecretError';
 }
 
-/** Redis's answers to a missing or wrong token (Redis 6+: WRONGPASS; before: ERR invalid password). */
+/**
+ * Redis's answers to a missing or wrong token (Redis 6+: WRONGPASS; before: ERR invalid password).
+ *
+ * @example
+ * isAuthError(new Error('WRONGPASS invalid username-password pair or user is disabled.')); // true
+ */
 export function isAuthError(e: unknown): boolean {
   const message = e instanceof Error ? e.message : String(e);
   return /\b(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i.test(message);
 }
 
-/** The token in a secret's string: the whole string, or one key of a JSON object. */
+/**
+ * The token in a secret's string: the whole string, or one key of a JSON object.
+ *
+ * @example
+ * tokenOf('{"token":"s3cret"}', { secretId: 'prod/redis', field: 'token' }); // 's3cret'
+ */
 export function tokenOf(secretString: string | undefined, ref: RedisSecretRef): string {
   if (secretString === undefined) throw new RedisSecretError(`the secret ${ref.secretId} has no SecretString (a binary secret cannot hold the Redis AUTH token)`);
   if (ref.field === undefined) return secretString;
