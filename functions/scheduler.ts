@@ -2,7 +2,9 @@
  * The scheduler Lambda: invoked every minute, it promotes due scheduled and retry jobs every
  * second until shortly before its time is up, one invocation at a time (`lib/sidekiq/scheduled.ts`).
  *
- * Environment: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_TLS / REDIS_AUTH_TOKEN;
+ * Environment: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_TLS / REDIS_DB / REDIS_USERNAME with
+ * REDIS_AUTH_SECRET_ARN (the token is read from the secret and read again after a rotation; what the
+ * CDK construct sets) or REDIS_AUTH_TOKEN;
  * SIDEKIQ_NAMESPACE; SIDEKIQ_VERSION (6 | 7 | 8, the `enqueued_at` format);
  * SIDEKIQ_LAMBDA_SCHEDULER_INTERVAL_MS (default 1000); periodic jobs: SIDEKIQ_LAMBDA_CRON (the declared
  * entries), SIDEKIQ_CRON_VERSION, SIDEKIQ_CRON_NAMESPACES, SIDEKIQ_CRON_GRACE_SECONDS.

@@ -2,18 +2,21 @@
  * `SidekiqLambda`: everything that runs Sidekiq jobs on Lambda, in one `new` statement.
  *
  * Tasks:
- * 1. Validate the props (fixed messages, `props.ts`), then compose: the network, Redis (brought or
- *    created), one function per job declaration, the poller service, the scheduler, monitoring.
- * 2. Admit to Redis exactly the poller, the scheduler and the functions that enqueue back.
+ * 1. Validate the props (fixed messages, `validate.ts`), then compose: the network, Redis (brought
+ *    or created), one function per job declaration, the poller service, the scheduler, monitoring.
+ * 2. Admit to Redis exactly the poller, the scheduler and the functions declared `needsRedis`.
  * 3. `route(job, fn)`: the one call that routes a class, lets the poller invoke its function and
  *    puts it on the alarms and dashboard.
+ * 4. Name the deployment (the `Deployment` dimension of every metric), and warn at synth about a
+ *    job that can outlast the poller's shutdown wait.
  */
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV, POLLER_DEFAULTS, parseQueues } from '../lib/config.js';
+import { ENV, POLLER_DEFAULTS } from '../lib/config.js';
 import { defineJobs, type ResolvedJob } from '../lib/jobs.js';
 import { encodeCron } from '../lib/periodic.js';
 import { pollerImage } from './code.js';
@@ -21,7 +24,8 @@ import { jobFunction, Scheduler, type RedisPlacement } from './functions.js';
 import { Monitoring } from './monitoring.js';
 import { Network } from './network.js';
 import { PollerService } from './poller.js';
-import { INFRA_DEFAULTS, validateProps, type SidekiqLambdaProps } from './props.js';
+import { INFRA_DEFAULTS, type SidekiqLambdaProps } from './props.js';
+import { protectionMinutes, shutdownSeconds, validateProps, WARNINGS } from './validate.js';
 import { ExistingRedis, ManagedRedis, type RedisEndpoint } from './redis.js';
 
 /**
@@ -45,12 +49,14 @@ export class SidekiqLambda extends Construct {
   /** Absent when `scheduler: false`. */
   public readonly scheduler?: Scheduler;
   public readonly monitoring: Monitoring;
+  /** The value of the `Deployment` dimension on every metric of this deployment. */
+  public readonly deployment: string;
 
   constructor(scope: Construct, id: string, props: SidekiqLambdaProps) {
     super(scope, id);
     validateProps(props);
     const { cron } = (this.jobs = defineJobs(props.jobs));
-    if (props.queues) parseQueues(props.queues);
+    this.deployment = props.deploymentName ?? this.defaultDeploymentName();
     const skipBundling = props.skipBundling ?? false;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
@@ -66,11 +72,14 @@ export class SidekiqLambda extends Construct {
 
     const sidekiqEnv: Record<string, string> = {
       ...(props.namespace && { [ENV.namespace]: props.namespace }),
-      ...(props.sidekiqVersion && { [ENV.sidekiqVersion]: props.sidekiqVersion }),
+      ...(props.sidekiqVersion && { [ENV.sidekiqVersion]: String(props.sidekiqVersion) }),
     };
     const placement: RedisPlacement = { vpc: this.vpc, subnets: this.network.subnets, redis: this.redis, environment: sidekiqEnv };
     const architecture = props.pollerArchitecture ?? ecs.CpuArchitecture.ARM64;
     const minTasks = props.minTasks ?? INFRA_DEFAULTS.minTasks;
+    const longest = Math.max(...this.jobs.map((j) => j.timeoutSeconds));
+    const shutdownTimeoutSeconds = shutdownSeconds(props, longest);
+    const maxProtectionMinutes = protectionMinutes(props, longest);
 
     this.poller = new PollerService(this, 'Poller', {
       vpc: this.vpc,
@@ -84,17 +93,23 @@ export class SidekiqLambda extends Construct {
       desiredTasks: props.desiredTasks,
       minTasks,
       maxTasks: props.maxTasks ?? Math.max(INFRA_DEFAULTS.maxTasks, minTasks),
-      targetBacklogPerTask: props.targetBacklogPerTask ?? INFRA_DEFAULTS.targetBacklogPerTask,
+      targetUtilizationPercent: props.targetUtilizationPercent ?? INFRA_DEFAULTS.targetUtilizationPercent,
+      targetCpuPercent: props.targetCpuPercent ?? INFRA_DEFAULTS.targetCpuPercent,
       maxInFlight: props.maxInFlight ?? POLLER_DEFAULTS.maxInFlight,
-      shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? POLLER_DEFAULTS.shutdownTimeoutSeconds,
+      shutdownTimeoutSeconds,
+      maxProtectionMinutes,
+      deployment: this.deployment,
       healthPort: POLLER_DEFAULTS.healthPort,
       logRetention,
       environment: { ...sidekiqEnv, ...(props.queues && { [ENV.queues]: props.queues }) },
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
+      deployment: this.deployment,
       queueLatencyAlarmSeconds: props.queueLatencyAlarmSeconds ?? INFRA_DEFAULTS.queueLatencyAlarmSeconds,
+      thresholds: { ...INFRA_DEFAULTS.alarms, ...props.alarmThresholds },
       alarmTopic: props.alarmTopic,
     });
+    if (this.managedRedis) this.monitoring.watchRedis(this.managedRedis, props.redisProps?.multiAz ? 2 : 1);
 
     const jobsScope = new Construct(this, 'Jobs');
     const functions = new Map<string, lambda.Function>();
@@ -108,6 +123,9 @@ export class SidekiqLambda extends Construct {
       });
       functions.set(job.class, fn);
       this.route(job, fn);
+      if (job.timeoutSeconds > shutdownTimeoutSeconds) {
+        Validations.of(fn).addWarning(WARNINGS.longJob.id, WARNINGS.longJob.message(job.class, job.timeoutSeconds, shutdownTimeoutSeconds, maxProtectionMinutes));
+      }
     }
     this.functions = functions;
 
@@ -121,6 +139,7 @@ export class SidekiqLambda extends Construct {
         // Always set, `[]` included: the scheduler then removes entries no longer declared.
         environment: { [ENV.cron]: encodeCron(cron), ...(props.sidekiqCronVersion && { [ENV.cronVersion]: props.sidekiqCronVersion }) },
       });
+      this.monitoring.watchScheduler(this.scheduler.function);
     }
   }
 
@@ -133,6 +152,13 @@ export class SidekiqLambda extends Construct {
    */
   public route(job: ResolvedJob, fn: lambda.IFunction): void {
     this.poller.route(job, fn);
-    this.monitoring.watch(job);
+    this.monitoring.watch(job, fn);
+  }
+
+  /** `<stack name>/<path of this construct in its stack>`: unique in an account and region. */
+  private defaultDeploymentName(): string {
+    const stack = Stack.of(this);
+    const inStack = this.node.scopes.slice(this.node.scopes.indexOf(stack) + 1).map((c) => c.node.id);
+    return [stack.stackName, ...inStack].join('/');
   }
 }

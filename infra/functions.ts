@@ -3,15 +3,17 @@
  *
  * Tasks:
  * 1. One function per declaration, bundled from the entry dev mode uses: the declared timeout,
- *    memory and reserved concurrency (= the poller's per-class cap), in the VPC only when the job
- *    enqueues back (`needsRedis`).
+ *    memory and reserved concurrency (= the poller's per-class cap). Only a job declared
+ *    `needsRedis` gets a VPC attachment, the Redis settings and read access to the AUTH secret
+ *    (its ARN, never the token: the function reads it at cold start and again after a rotation);
+ *    any other job function has none of the three.
  * 2. The scheduler: in the VPC, reserved concurrency 1 (only one promoter at a time), invoked by a
  *    one-minute EventBridge rule; stale or throttled ticks are dropped, the next one comes in a minute.
- * 3. Every function gets its own role: write to its own log group, and ENI management when it is in
- *    the VPC — nothing else.
+ * 3. Every function gets its own role: write to its own log group, and ENI management and the
+ *    AUTH secret when it is in the VPC — nothing else.
  */
 import { resolve } from 'node:path';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -19,11 +21,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ENV } from '../lib/config.js';
 import type { ResolvedJob } from '../lib/jobs.js';
 import { nodeFunction, RUNTIME, schedulerEntry, seconds } from './code.js';
+import { acknowledge } from './nag.js';
 import { INFRA_DEFAULTS } from './props.js';
 import type { RedisEndpoint } from './redis.js';
+import { constructId } from './validate.js';
 
 const VPC_ACCESS = 'service-role/AWSLambdaVPCAccessExecutionRole';
 
@@ -59,14 +62,14 @@ function sidekiqFunction(scope: Construct, id: string, spec: FunctionSpec): lamb
     managedPolicies: spec.redis ? [iam.ManagedPolicy.fromAwsManagedPolicyName(VPC_ACCESS)] : [],
   });
   logGroup.grantWrite(role);
-  if (spec.redis) {
-    Validations.of(role).acknowledge({
+  const redis = spec.redis;
+  if (redis) {
+    acknowledge(role, {
       id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${VPC_ACCESS}]`,
       reason: 'A function in a VPC needs to create and delete its ENIs; the AWS managed policy is the minimal documented set.',
     });
+    redis.redis.grantAuthRead(role);
   }
-  const redis = spec.redis;
-  const token = redis?.redis.authTokenValue();
   const fn = nodeFunction(scope, id, {
     entry: spec.entry,
     handlerExport: spec.handlerExport,
@@ -77,15 +80,12 @@ function sidekiqFunction(scope: Construct, id: string, spec: FunctionSpec): lamb
     reservedConcurrentExecutions: spec.reservedConcurrency,
     role,
     logGroup,
-    environment: {
-      ...spec.environment,
-      ...(redis && { ...redis.redis.environment, ...redis.environment }),
-      // A dynamic reference: CloudFormation resolves it at deploy; the template never holds the token.
-      ...(token && { [ENV.redisAuthToken]: token.unsafeUnwrap() }),
-    },
+    // The Redis settings name the AUTH secret by ARN: a function's configuration is readable by
+    // anyone with lambda:GetFunctionConfiguration, so the token itself is never in it.
+    environment: { ...spec.environment, ...(redis && { ...redis.redis.environment, ...redis.environment }) },
     ...(redis && { vpc: redis.vpc, vpcSubnets: redis.subnets, securityGroups: [redis.securityGroup] }),
   });
-  Validations.of(fn).acknowledge({
+  acknowledge(fn, {
     id: 'AwsSolutions-L1',
     reason: `The project targets ${RUNTIME.name} (the poller's image and dev mode run Node 22); move all three together.`,
   });
@@ -102,7 +102,7 @@ export interface JobFunctionProps {
 
 /** The function of one job declaration. */
 export function jobFunction(scope: Construct, job: ResolvedJob, props: JobFunctionProps): lambda.Function {
-  return sidekiqFunction(scope, job.class.replace(/[^A-Za-z0-9]/g, ''), {
+  return sidekiqFunction(scope, constructId(job.class), {
     entry: resolve(props.root, job.entry),
     handlerExport: job.handlerExport,
     timeoutSeconds: job.timeoutSeconds,

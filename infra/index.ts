@@ -7,7 +7,8 @@
  * new SidekiqLambda(stack, 'Sidekiq', { jobs });
  */
 export { SidekiqLambda } from './construct.js';
-export { ERRORS, INFRA_DEFAULTS, STOP_MARGIN_SECONDS, validateProps, type ExistingRedisProps, type RedisProps, type SidekiqLambdaProps } from './props.js';
+export { INFRA_DEFAULTS, STOP_MARGIN_SECONDS, type AlarmThresholds, type ExistingRedisProps, type RedisProps, type SidekiqLambdaProps } from './props.js';
+export { ERRORS, WARNINGS, validateProps } from './validate.js';
 export { ExistingRedis, ManagedRedis, type RedisEndpoint } from './redis.js';
 export { Network } from './network.js';
 export { PollerService } from './poller.js';

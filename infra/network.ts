@@ -6,9 +6,9 @@
  * 2. Give each Redis client its own security group — the poller, the scheduler, and the job
  *    functions that enqueue back — so Redis admits exactly these and nothing else.
  */
-import { Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
+import { acknowledge } from './nag.js';
 
 export interface NetworkProps {
   /** @default - a new VPC */
@@ -56,7 +56,7 @@ export class Network extends Construct {
       ...props,
     });
     if (!props.flowLogs) {
-      Validations.of(vpc).acknowledge({
+      acknowledge(vpc, {
         id: 'AwsSolutions-VPC7',
         reason: 'Flow logs cost per GB and are off for a small setup; pass vpcProps.flowLogs (or your own VPC) to turn them on.',
       });

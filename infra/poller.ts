@@ -3,14 +3,19 @@
  *
  * Tasks:
  * 1. Run the poller's image (ARM64 by default) with the Redis settings and the routes in its
- *    environment and the AUTH token as an ECS secret; a `/healthz` health check; logs with retention;
- *    a stop timeout past the poller's shutdown deadline so in-flight jobs finish.
+ *    environment — the AUTH secret's ARN, never the token: the poller reads it, and reads it again
+ *    after a rotation —; a `/healthz` health check; logs with retention; a read-only root file
+ *    system; a stop timeout past the poller's shutdown deadline so in-flight jobs finish.
  * 2. `route(job, fn)`: add a class to `SIDEKIQ_LAMBDA_JOBS` and let the task role invoke exactly
  *    that function, in one call, so routing and permission cannot drift.
- * 3. Scale the task count on the poller's own `BacklogPerTask` metric, not on CPU (a poller waiting
- *    on Lambda is idle while its queues grow).
+ * 3. Scale the task count on what more tasks can share: the poller's `Utilization` (jobs in
+ *    running invocations as a share of `maxInFlight`; jobs waiting for a capped class's lease do
+ *    not count, since another task could not run them either), and on CPU.
+ * 4. Let a poller protect itself from scale-in and deploys while it runs jobs (the ECS agent's
+ *    task-protection endpoint, bounded by `maxProtectionMinutes`).
+ * 5. Acknowledge each cdk-nag finding on the exact resource and finding it is about.
  */
-import { Lazy, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Lazy, Stack, type CfnElement } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -20,8 +25,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../lib/config.js';
 import { encodeRoutes, routeOf, type ResolvedJob, type Route } from '../lib/jobs.js';
-import { METRIC, METRICS_NAMESPACE } from '../lib/poller/metrics.js';
+import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lib/poller/metrics.js';
 import { seconds } from './code.js';
+import { acknowledge } from './nag.js';
 import { STOP_MARGIN_SECONDS } from './props.js';
 import type { RedisEndpoint } from './redis.js';
 
@@ -38,9 +44,14 @@ export interface PollerServiceProps {
   readonly desiredTasks?: number;
   readonly minTasks: number;
   readonly maxTasks: number;
-  readonly targetBacklogPerTask: number;
+  readonly targetUtilizationPercent: number;
+  readonly targetCpuPercent: number;
   readonly maxInFlight: number;
   readonly shutdownTimeoutSeconds: number;
+  /** 0: the poller never asks for scale-in protection. */
+  readonly maxProtectionMinutes: number;
+  /** The `Deployment` dimension of every metric it publishes. */
+  readonly deployment: string;
   readonly healthPort: number;
   readonly logRetention: logs.RetentionDays;
   /** Extra poller environment: SIDEKIQ_LAMBDA_QUEUES, SIDEKIQ_NAMESPACE, SIDEKIQ_VERSION. */
@@ -59,14 +70,14 @@ export class PollerService extends Construct {
   public readonly container: ecs.ContainerDefinition;
   public readonly service: ecs.FargateService;
   public readonly scaling: ecs.ScalableTaskCount;
-  /** The metric the task count tracks: `BacklogPerTask`, averaged over the running pollers. */
-  public readonly backlogMetric: cloudwatch.Metric;
+  /** The metric the task count tracks: this deployment's `Utilization`, averaged over the running pollers. */
+  public readonly utilizationMetric: cloudwatch.Metric;
   private readonly routes: Route[] = [];
 
   constructor(scope: Construct, id: string, props: PollerServiceProps) {
     super(scope, id);
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: props.vpc });
-    Validations.of(this.cluster).acknowledge({
+    acknowledge(this.cluster, {
       id: 'AwsSolutions-ECS4',
       reason: 'The poller publishes its own metrics (queue latency, backlog, in flight) as EMF; Container Insights would add per-task cost for little more.',
     });
@@ -75,29 +86,28 @@ export class PollerService extends Construct {
       cpu: props.cpu,
       memoryLimitMiB: props.memoryMiB,
       runtimePlatform: { cpuArchitecture: props.architecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      // The root file system is read-only; Node and the poller write nothing, but a scratch /tmp costs nothing.
+      volumes: [{ name: 'tmp' }],
     });
-    Validations.of(this.taskDefinition).acknowledge({
+    acknowledge(this.taskDefinition, {
       id: 'AwsSolutions-ECS2',
-      reason: 'The environment holds only non-secret settings (Redis host, routes, caps); the AUTH token is injected as an ECS secret.',
+      reason: 'The environment holds only non-secret settings (Redis host, routes, caps, the AUTH secret\'s ARN); the poller reads the token from Secrets Manager itself.',
     });
-    Validations.of(this.taskDefinition).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'The execution role needs ecr:GetAuthorizationToken, which has no resource-level permissions, to pull the poller image.',
-    });
-    const authToken = props.redis.ecsAuthToken();
     this.container = this.taskDefinition.addContainer('poller', {
       image: props.image,
       command: ['poller'],
       essential: true,
+      readonlyRootFilesystem: true,
       environment: {
         ...props.redis.environment,
         [ENV.jobs]: Lazy.string({ produce: () => encodeRoutes(this.routes) }),
         [ENV.maxInFlight]: String(props.maxInFlight),
         [ENV.shutdownTimeout]: String(props.shutdownTimeoutSeconds),
         [ENV.healthPort]: String(props.healthPort),
+        [ENV.deployment]: props.deployment,
+        [ENV.protectionMaxMinutes]: String(props.maxProtectionMinutes),
         ...props.environment,
       },
-      secrets: authToken ? { [ENV.redisAuthToken]: authToken } : undefined,
       portMappings: [{ containerPort: props.healthPort }],
       healthCheck: {
         command: healthCheckCommand(props.healthPort),
@@ -112,6 +122,17 @@ export class PollerService extends Construct {
       linuxParameters: new ecs.LinuxParameters(this, 'Linux', { initProcessEnabled: true }),
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'poller', logGroup: this.logGroup }),
     });
+    this.container.addMountPoints({ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false });
+    props.redis.grantAuthRead(this.taskDefinition.taskRole);
+    // The execution role pulls the image: ecr:GetAuthorizationToken has no resource-level permissions.
+    const pullPolicy = this.taskDefinition.executionRole?.node.tryFindChild('DefaultPolicy');
+    if (pullPolicy) {
+      acknowledge(pullPolicy, {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'The execution role needs ecr:GetAuthorizationToken, which has no resource-level permissions, to pull the poller image.',
+      });
+    }
+    if (props.maxProtectionMinutes > 0) this.allowTaskProtection();
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
@@ -124,15 +145,21 @@ export class PollerService extends Construct {
       circuitBreaker: { rollback: true },
     });
     this.scaling = this.service.autoScaleTaskCount({ minCapacity: props.minTasks, maxCapacity: props.maxTasks });
-    this.backlogMetric = new cloudwatch.Metric({
+    this.utilizationMetric = new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
-      metricName: METRIC.backlogPerTask,
+      metricName: METRIC.utilization,
+      dimensionsMap: { [DIMENSION.deployment]: props.deployment },
       statistic: cloudwatch.Stats.AVERAGE,
       period: seconds(60),
     });
-    this.scaling.scaleToTrackCustomMetric('BacklogPerTask', {
-      metric: this.backlogMetric,
-      targetValue: props.targetBacklogPerTask,
+    this.scaling.scaleToTrackCustomMetric('Utilization', {
+      metric: this.utilizationMetric,
+      targetValue: props.targetUtilizationPercent,
+      scaleOutCooldown: seconds(60),
+      scaleInCooldown: seconds(300),
+    });
+    this.scaling.scaleOnCpuUtilization('Cpu', {
+      targetUtilizationPercent: props.targetCpuPercent,
       scaleOutCooldown: seconds(60),
       scaleInCooldown: seconds(300),
     });
@@ -153,4 +180,20 @@ export class PollerService extends Construct {
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
     );
   }
+
+  /**
+   * The ECS agent's task-protection endpoint acts with the task role: it may protect tasks of this
+   * cluster only (task ARNs end in a random ID, hence the one wildcard, acknowledged on this policy).
+   */
+  private allowTaskProtection(): void {
+    const tasks = Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    const role = this.taskDefinition.taskRole;
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecs:GetTaskProtection', 'ecs:UpdateTaskProtection'], resources: [tasks] }));
+    const clusterId = Stack.of(this).getLogicalId(this.cluster.node.defaultChild as CfnElement);
+    acknowledge(role.node.tryFindChild('DefaultPolicy')!, {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*]`,
+      reason: 'Scale-in protection is set on the poller\'s own task, whose ARN ends in an ID known only at run time; the grant covers tasks of this cluster only.',
+    });
+  }
 }
+

@@ -5,17 +5,15 @@
  * 1. Declare every prop, in pairs where a resource can be brought or created (`existingVpc` /
  *    `vpcProps`, `existingRedis` / `redisProps`), each optional prop with its `@default - …`.
  * 2. Keep every default in one commented table (`INFRA_DEFAULTS`).
- * 3. Refuse conflicting or unsafe inputs with fixed messages (`ERRORS`) that tests assert, before
- *    any resource is created (`validateProps`, a pure function).
+ *
+ * The validation of these props, with its fixed messages, is in `validate.ts`.
  */
-import { Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { JobDeclaration } from '../lib/jobs.js';
-import { POLLER_DEFAULTS } from '../lib/config.js';
 
 /** A Redis that already exists (ElastiCache with cluster mode disabled, or any Redis the VPC reaches). */
 export interface ExistingRedisProps {
@@ -31,8 +29,26 @@ export interface ExistingRedisProps {
   readonly authSecretField?: string;
   /** Set to true, explicitly, for a Redis without AUTH. @default - false */
   readonly noAuth?: boolean;
-  /** The Redis's security group: ingress from the poller, the scheduler and `needsRedis` functions is added to it. @default - none; allow `redisClientSecurityGroups` yourself */
+  /** The ACL user (ElastiCache RBAC user name) the AUTH secret's password belongs to. @default - the default user */
+  readonly username?: string;
+  /** The database index Sidekiq uses on this Redis (the `/n` of its URL). @default - 0 */
+  readonly database?: number;
+  /** The Redis's security group: ingress from the poller, the scheduler and `needsRedis` functions is added to it. @default - none (a synth warning); allow `sidekiq.network.redisClients` yourself */
   readonly securityGroup?: ec2.ISecurityGroup;
+}
+
+/** Alarm thresholds beyond queue latency. Every field is optional; see `INFRA_DEFAULTS.alarms`. */
+export interface AlarmThresholds {
+  /** The oldest due job in `schedule` or `retry` has waited this long to be promoted. @default - 120 */
+  readonly schedulerLagSeconds?: number;
+  /** Failed jobs as a share of all finished jobs, over 5 minutes. @default - 10 */
+  readonly failedJobPercent?: number;
+  /** A job function's longest run as a share of its timeout. @default - 80 */
+  readonly durationPercentOfTimeout?: number;
+  /** A new Redis's memory use (with noeviction, a full Redis refuses Rails' enqueues). @default - 80 */
+  readonly redisMemoryPercent?: number;
+  /** A new Redis's engine CPU. @default - 80 */
+  readonly redisCpuPercent?: number;
 }
 
 /** A new ElastiCache replication group (cluster mode disabled, encrypted, AUTH, `noeviction`). */
@@ -82,22 +98,38 @@ export interface SidekiqLambdaProps {
    * @default - not set: ECS starts one task, autoscaling keeps it within minTasks..maxTasks, and a deploy keeps the current count
    */
   readonly desiredTasks?: number;
-  /** At least 1: the poller itself publishes the backlog metric that scales it out. @default - 1 */
+  /** At least 1: the poller itself publishes the metric that scales it out. @default - 1 */
   readonly minTasks?: number;
   /** @default - 4 */
   readonly maxTasks?: number;
-  /** Scale out when the backlog per task stays above this. @default - 100 (one task's default in-flight cap) */
-  readonly targetBacklogPerTask?: number;
+  /**
+   * Scale on work more tasks can share: the jobs in running invocations as a percentage of
+   * `maxInFlight`, averaged over the tasks (jobs waiting for a capped class's lease do not count).
+   * @default - 70
+   */
+  readonly targetUtilizationPercent?: number;
+  /** Scale out on the tasks' average CPU as well. @default - 70 */
+  readonly targetCpuPercent?: number;
   /** @default - 100 (`POLLER_DEFAULTS.maxInFlight`) */
   readonly maxInFlight?: number;
-  /** The poller's SIGTERM deadline; ECS's stop timeout is this plus `STOP_MARGIN_SECONDS`. @default - 25 */
+  /**
+   * The poller's SIGTERM deadline; ECS's stop timeout is this plus `STOP_MARGIN_SECONDS` (120 s at most on Fargate).
+   * @default - the longest job timeout plus 5 s, at least 25 and at most 115
+   */
   readonly shutdownTimeoutSeconds?: number;
+  /**
+   * The longest stretch, in minutes, a poller keeps ECS task scale-in protection while it runs jobs
+   * (so deploys and scale-in do not stop it mid-job); then it lets protection lapse so a deploy can
+   * finish. 0 turns protection off.
+   * @default - twice the longest job timeout in minutes, when a job can outlast `shutdownTimeoutSeconds`; else 0
+   */
+  readonly maxProtectionMinutes?: number;
   /** `SIDEKIQ_LAMBDA_QUEUES`, e.g. `track,3 diagnostics,1`. @default - every declared queue, strict order */
   readonly queues?: string;
   /** `SIDEKIQ_NAMESPACE`, for Redis keys under a namespace. @default - none */
   readonly namespace?: string;
-  /** `SIDEKIQ_VERSION` (6, 7 or 8): the format of `enqueued_at` and friends. @default - the poller's own default */
-  readonly sidekiqVersion?: string;
+  /** `SIDEKIQ_VERSION`: the oldest Sidekiq reading this Redis (the format of `enqueued_at` and friends). @default - the poller's own default (7) */
+  readonly sidekiqVersion?: 6 | 7 | 8;
 
   /** Promote due scheduled and retry jobs with the scheduler function. @default - true */
   readonly scheduler?: boolean;
@@ -110,8 +142,16 @@ export interface SidekiqLambdaProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default - 300 (seconds) */
   readonly queueLatencyAlarmSeconds?: number;
-  /** Alarm actions go to this topic. @default - alarms without actions (visible on the dashboard) */
+  /** Alarm actions go to this topic. @default - alarms without actions (visible on the dashboard; a synth warning) */
   readonly alarmTopic?: sns.ITopic;
+  /** @default - `INFRA_DEFAULTS.alarms` */
+  readonly alarmThresholds?: AlarmThresholds;
+  /**
+   * The `Deployment` dimension on every metric: the poller's, the alarms', the dashboard's and the
+   * scaling policy's, so two deployments in one account and region (staging, production) never share one.
+   * @default - the stack name and this construct's path in it, e.g. `SidekiqLambda/Sidekiq`
+   */
+  readonly deploymentName?: string;
 
   /**
    * Synthesize without bundling: functions get placeholder inline code, the poller a placeholder
@@ -124,7 +164,7 @@ export interface SidekiqLambdaProps {
 /** Seconds between the poller's shutdown deadline and ECS's SIGKILL. */
 export const STOP_MARGIN_SECONDS = 5;
 /** ECS Fargate's largest stop timeout. */
-const MAX_STOP_TIMEOUT_SECONDS = 120;
+export const MAX_STOP_TIMEOUT_SECONDS = 120;
 
 export const INFRA_DEFAULTS = {
   redis: { engine: 'redis', nodeType: 'cache.t4g.micro', multiAz: false, snapshotRetentionDays: 7, port: 6379 },
@@ -133,66 +173,13 @@ export const INFRA_DEFAULTS = {
   pollerMemoryMiB: 512,
   minTasks: 1,
   maxTasks: 4,
-  targetBacklogPerTask: POLLER_DEFAULTS.maxInFlight,
+  targetUtilizationPercent: 70,
+  targetCpuPercent: 70,
   queueLatencyAlarmSeconds: 300,
+  alarms: { schedulerLagSeconds: 120, failedJobPercent: 10, durationPercentOfTimeout: 80, redisMemoryPercent: 80, redisCpuPercent: 80 },
   /** The scheduler runs its one-second loop until shortly before this; one invocation a minute. */
   schedulerTimeoutSeconds: 60,
   /** It waits on Redis, it does not compute; it runs around the clock, so memory is most of its cost. */
   schedulerMemoryMb: 128,
 } as const;
 
-export const ERRORS = {
-  bothVpcs: 'SidekiqLambda: pass existingVpc or vpcProps, not both',
-  bothRedis: 'SidekiqLambda: pass existingRedis (an endpoint you run) or redisProps (a new replication group), not both',
-  serverless:
-    'SidekiqLambda: ElastiCache Serverless is not supported: it always runs in cluster mode, where Sidekiq\'s multi-key commands ' +
-    '(MULTI/EXEC across queue and stat keys, Lua scripts over several keys) fail with CROSSSLOT. ' +
-    'Use a replication group with cluster mode disabled (redisProps) or such an existing endpoint (existingRedis)',
-  clusterMode:
-    'SidekiqLambda: existingRedis.host is a cluster-mode configuration endpoint (clustercfg.*); Sidekiq needs cluster mode disabled: ' +
-    'use the primary endpoint of a replication group with cluster mode disabled',
-  missingSecret:
-    'SidekiqLambda: existingRedis.authSecret is missing: pass the Secrets Manager secret that holds the AUTH token, ' +
-    'or set existingRedis.noAuth: true for a Redis without AUTH',
-  secretAndNoAuth: 'SidekiqLambda: existingRedis.noAuth is true but an authSecret is given; pass one or the other',
-  port: 'SidekiqLambda: existingRedis.port must be an integer from 1 to 65535',
-  noJobs: 'SidekiqLambda: jobs is empty: declare at least one job class with defineJobs([...])',
-  minTasks: 'SidekiqLambda: minTasks must be at least 1: the poller publishes the backlog metric that scales it out, so at 0 nothing would ever scale it back up',
-  maxTasks: 'SidekiqLambda: maxTasks must be at least minTasks',
-  desiredTasks: 'SidekiqLambda: desiredTasks must be between minTasks and maxTasks',
-  shutdown: `SidekiqLambda: shutdownTimeoutSeconds must be an integer from 0 to ${MAX_STOP_TIMEOUT_SECONDS - STOP_MARGIN_SECONDS} (ECS stops a task after at most ${MAX_STOP_TIMEOUT_SECONDS} s, and the poller needs ${STOP_MARGIN_SECONDS} s of margin)`,
-} as const;
-
-function isInt(n: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
-  return Number.isInteger(n) && n >= min && n <= max;
-}
-
-/**
- * Throws the fixed message for the first conflicting or unsafe input. Pure: creates nothing.
- *
- * @example
- * validateProps({ jobs, redisProps: { serverless: true } }); // throws ERRORS.serverless
- */
-export function validateProps(props: SidekiqLambdaProps): void {
-  if (props.jobs.length === 0) throw new Error(ERRORS.noJobs);
-  if (props.existingVpc && props.vpcProps) throw new Error(ERRORS.bothVpcs);
-  if (props.existingRedis && props.redisProps) throw new Error(ERRORS.bothRedis);
-  if (props.redisProps?.serverless) throw new Error(ERRORS.serverless);
-  const r = props.existingRedis;
-  if (r) {
-    if (!Token.isUnresolved(r.host)) {
-      if (/\.serverless\.[^.]+\.cache\.amazonaws\.com$/.test(r.host)) throw new Error(ERRORS.serverless);
-      if (/^clustercfg\./.test(r.host)) throw new Error(ERRORS.clusterMode);
-    }
-    if (r.port !== undefined && !isInt(r.port, 1, 65_535)) throw new Error(ERRORS.port);
-    if (r.noAuth && r.authSecret) throw new Error(ERRORS.secretAndNoAuth);
-    if (!r.noAuth && !r.authSecret) throw new Error(ERRORS.missingSecret);
-  }
-  const min = props.minTasks ?? INFRA_DEFAULTS.minTasks;
-  const max = props.maxTasks ?? Math.max(INFRA_DEFAULTS.maxTasks, min);
-  if (!isInt(min, 1)) throw new Error(ERRORS.minTasks);
-  if (!isInt(max, min)) throw new Error(ERRORS.maxTasks);
-  if (props.desiredTasks !== undefined && !isInt(props.desiredTasks, min, max)) throw new Error(ERRORS.desiredTasks);
-  const shutdown = props.shutdownTimeoutSeconds ?? POLLER_DEFAULTS.shutdownTimeoutSeconds;
-  if (!isInt(shutdown, 0, MAX_STOP_TIMEOUT_SECONDS - STOP_MARGIN_SECONDS)) throw new Error(ERRORS.shutdown);
-}

@@ -6,36 +6,77 @@
  *    and Lua span several keys), in-transit and at-rest encryption, an AUTH token generated into
  *    Secrets Manager, `maxmemory-policy noeviction` (an evicted queue is lost jobs), optional
  *    Multi-AZ with automatic failover.
- * 2. An existing endpoint (`ExistingRedis`): host, port, TLS and the AUTH secret.
- * 3. Both answer the same questions: the `REDIS_*` environment, the AUTH token as an ECS secret or a
- *    deploy-time secret value, and "admit these client security groups".
+ * 2. An existing endpoint (`ExistingRedis`): host, port, TLS, database index, RBAC user and the
+ *    AUTH secret; warnings for what the construct cannot check (no security group to admit clients
+ *    to, an AUTH token sent without TLS).
+ * 3. Both answer the same questions: the `REDIS_*` environment — the AUTH secret's ARN, never its
+ *    value (a Lambda function's or task's configuration is readable with one API call) —, "let this
+ *    client read the token", and "admit these client security groups".
  */
-import { RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { ENV } from '../lib/config.js';
 import { INFRA_DEFAULTS, type ExistingRedisProps, type RedisProps } from './props.js';
+import { acknowledge } from './nag.js';
+import { WARNINGS } from './validate.js';
 
 /** What the poller, the scheduler and the job functions need to reach Redis. */
 export interface RedisEndpoint {
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
-  /** REDIS_HOST, REDIS_PORT, REDIS_TLS — never the token. */
+  /** REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_DB, REDIS_USERNAME, REDIS_AUTH_SECRET_ARN — never the token. */
   readonly environment: Readonly<Record<string, string>>;
-  /** The AUTH token for an ECS task (`secrets`, resolved by ECS at task start). */
-  ecsAuthToken(): ecs.Secret | undefined;
-  /** The AUTH token as a deploy-time value (a CloudFormation dynamic reference, never in the template). */
-  authTokenValue(): SecretValue | undefined;
+  /** The Secrets Manager secret holding the AUTH token; absent for a Redis without AUTH. */
+  readonly authSecret?: secretsmanager.ISecret;
+  /** Lets a Redis client read the AUTH token at start and after a rotation (GetSecretValue on the one secret). */
+  grantAuthRead(client: iam.IGrantable & IConstruct): void;
   /** Admits these security groups on the Redis port. */
   allowFrom(clients: readonly ec2.ISecurityGroup[]): void;
 }
 
-function environmentOf(host: string, port: number, tls: boolean): Record<string, string> {
-  return { [ENV.redisHost]: host, [ENV.redisPort]: String(port), [ENV.redisTls]: String(tls) };
+interface EnvironmentParts {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly database?: number;
+  readonly username?: string;
+  readonly secret?: secretsmanager.ISecret;
+  readonly secretField?: string;
+}
+
+function environmentOf(p: EnvironmentParts): Record<string, string> {
+  return {
+    [ENV.redisHost]: p.host,
+    [ENV.redisPort]: String(p.port),
+    [ENV.redisTls]: String(p.tls),
+    ...(p.database && { [ENV.redisDb]: String(p.database) }),
+    ...(p.username && { [ENV.redisUsername]: p.username }),
+    // A secret known only by name is looked up by name: its ARN's random suffix is unknown here.
+    ...(p.secret && { [ENV.redisAuthSecretArn]: p.secret.secretFullArn ?? p.secret.secretName }),
+    ...(p.secretField && { [ENV.redisAuthSecretField]: p.secretField }),
+  };
+}
+
+/**
+ * GetSecretValue (and DescribeSecret) on the one secret. A secret known only by name has an ARN
+ * ending in Secrets Manager's random six-character suffix, which the grant matches with `-??????`:
+ * that one wildcard is acknowledged on the exact policy it lands in.
+ */
+function grantSecretRead(secret: secretsmanager.ISecret, client: iam.IGrantable & IConstruct): void {
+  secret.grantRead(client);
+  if (secret.secretFullArn) return;
+  const policy = client.node.tryFindChild('DefaultPolicy');
+  if (!policy) return;
+  const name = Stack.of(client).resolve(secret.secretName) as unknown;
+  acknowledge(policy, {
+    id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${String(name)}-??????]`,
+    reason: 'The AUTH secret was given by name: its ARN ends in a random six-character suffix that only `-??????` can match; the grant covers that one secret.',
+  });
 }
 
 /** The parameter group family of an engine version: redis7, redis6.x, valkey8, … */
@@ -78,9 +119,11 @@ export class ManagedRedis extends Construct implements RedisEndpoint {
       description: 'sidekiq-lambda Redis AUTH token',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
-    Validations.of(this.authSecret).acknowledge({
+    acknowledge(this.authSecret, {
       id: 'AwsSolutions-SMG4',
-      reason: 'Rotating an ElastiCache AUTH token needs a ROTATE/SET AuthTokenUpdateStrategy round trip with every client restarted; rotate by hand (docs/deploy.md).',
+      reason:
+        'An ElastiCache AUTH token rotates through a ROTATE/SET round trip on the replication group, which a Secrets Manager rotation function does not drive; ' +
+        'rotate by hand (README, "Rotating the AUTH token"): the poller, the scheduler and the functions read the secret again on WRONGPASS.',
     });
     this.subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
       description: 'sidekiq-lambda Redis',
@@ -113,25 +156,21 @@ export class ManagedRedis extends Construct implements RedisEndpoint {
     // takes a final snapshot first.
     this.replicationGroup.applyRemovalPolicy(RemovalPolicy.SNAPSHOT);
     if (!multiAz) {
-      Validations.of(this.replicationGroup).acknowledge({
+      acknowledge(this.replicationGroup, {
         id: 'AwsSolutions-AEC4',
         reason: 'One node keeps a small setup cheap; redisProps.multiAz: true adds a replica in a second AZ with automatic failover.',
       });
     }
-    Validations.of(this.replicationGroup).acknowledge({
+    acknowledge(this.replicationGroup, {
       id: 'AwsSolutions-AEC5',
       reason: 'Sidekiq clients and operators expect 6379; access is limited by security group, TLS and AUTH instead.',
     });
     this.host = this.replicationGroup.attrPrimaryEndPointAddress;
-    this.environment = environmentOf(this.host, this.port, this.tls);
+    this.environment = environmentOf({ host: this.host, port: this.port, tls: this.tls, secret: this.authSecret });
   }
 
-  public ecsAuthToken(): ecs.Secret {
-    return ecs.Secret.fromSecretsManager(this.authSecret);
-  }
-
-  public authTokenValue(): SecretValue {
-    return this.authSecret.secretValue;
+  public grantAuthRead(client: iam.IGrantable & IConstruct): void {
+    grantSecretRead(this.authSecret, client);
   }
 
   public allowFrom(clients: readonly ec2.ISecurityGroup[]): void {
@@ -144,24 +183,29 @@ export class ExistingRedis extends Construct implements RedisEndpoint {
   public readonly port: number;
   public readonly tls: boolean;
   public readonly environment: Readonly<Record<string, string>>;
+  public readonly authSecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, private readonly props: ExistingRedisProps) {
     super(scope, id);
     this.host = props.host;
     this.port = props.port ?? INFRA_DEFAULTS.redis.port;
     this.tls = props.tls ?? true;
-    this.environment = environmentOf(this.host, this.port, this.tls);
+    this.authSecret = props.authSecret;
+    this.environment = environmentOf({
+      host: this.host,
+      port: this.port,
+      tls: this.tls,
+      database: props.database,
+      username: props.username,
+      secret: props.authSecret,
+      secretField: props.authSecretField,
+    });
+    if (!props.securityGroup) Validations.of(this).addWarning(WARNINGS.noSecurityGroup.id, WARNINGS.noSecurityGroup.message);
+    if (props.authSecret && !this.tls) Validations.of(this).addWarning(WARNINGS.authWithoutTls.id, WARNINGS.authWithoutTls.message);
   }
 
-  public ecsAuthToken(): ecs.Secret | undefined {
-    const { authSecret, authSecretField } = this.props;
-    return authSecret && ecs.Secret.fromSecretsManager(authSecret, authSecretField);
-  }
-
-  public authTokenValue(): SecretValue | undefined {
-    const { authSecret, authSecretField } = this.props;
-    if (!authSecret) return undefined;
-    return authSecretField ? authSecret.secretValueFromJson(authSecretField) : authSecret.secretValue;
+  public grantAuthRead(client: iam.IGrantable & IConstruct): void {
+    if (this.authSecret) grantSecretRead(this.authSecret, client);
   }
 
   public allowFrom(clients: readonly ec2.ISecurityGroup[]): void {

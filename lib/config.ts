@@ -23,6 +23,14 @@ export const ENV = {
   redisPort: 'REDIS_PORT',
   redisTls: 'REDIS_TLS',
   redisAuthToken: 'REDIS_AUTH_TOKEN',
+  /** The Secrets Manager secret holding the AUTH token (CDK): read at start, again when Redis refuses it. */
+  redisAuthSecretArn: 'REDIS_AUTH_SECRET_ARN',
+  /** The JSON key of the token when the secret is a JSON object. */
+  redisAuthSecretField: 'REDIS_AUTH_SECRET_FIELD',
+  /** The database index with REDIS_HOST (default 0). */
+  redisDb: 'REDIS_DB',
+  /** An ACL / ElastiCache RBAC user name with REDIS_HOST (default: the default user). */
+  redisUsername: 'REDIS_USERNAME',
   jobs: JOBS_ENV,
   queues: 'SIDEKIQ_LAMBDA_QUEUES',
   maxInFlight: 'SIDEKIQ_LAMBDA_MAX_IN_FLIGHT',
@@ -59,6 +67,12 @@ export const ENV = {
   region: 'AWS_REGION',
   defaultRegion: 'AWS_DEFAULT_REGION',
   accessKeyId: 'AWS_ACCESS_KEY_ID',
+  /** The value of the `Deployment` dimension on every metric (the CDK construct sets one per deployment). */
+  deployment: 'SIDEKIQ_LAMBDA_DEPLOYMENT',
+  /** Minutes a poller may hold ECS scale-in protection at a stretch while jobs run (0: never). */
+  protectionMaxMinutes: 'SIDEKIQ_LAMBDA_PROTECTION_MAX_MINUTES',
+  /** Set by ECS in every container: the agent's endpoint (task scale-in protection). */
+  ecsAgentUri: 'ECS_AGENT_URI',
 } as const;
 
 /** Where Redis is when nothing says otherwise. */
@@ -178,15 +192,35 @@ export function cronConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CronCon
   };
 }
 
-/** Builds the Redis URL from REDIS_URL, or from REDIS_HOST/PORT/TLS/AUTH_TOKEN. */
+/**
+ * Builds the Redis URL from REDIS_URL, or from REDIS_HOST/PORT/TLS/DB/USERNAME/AUTH_TOKEN. With
+ * REDIS_AUTH_SECRET_ARN the URL carries no password: connections read it from the secret.
+ */
 export function redisUrlOf(env: NodeJS.ProcessEnv): string {
   if (env[ENV.redisUrl]) return env[ENV.redisUrl]!;
   const host = env[ENV.redisHost];
   if (!host) return DEFAULT_REDIS_URL;
   const tls = (env[ENV.redisTls] ?? 'false').toLowerCase() === 'true';
   const token = env[ENV.redisAuthToken];
-  const auth = token ? `:${encodeURIComponent(token)}@` : '';
-  return `${tls ? 'rediss' : 'redis'}://${auth}${host}:${env[ENV.redisPort] || 6379}/0`;
+  const user = env[ENV.redisUsername];
+  const userinfo = (user ? encodeURIComponent(user) : '') + (token ? `:${encodeURIComponent(token)}` : '');
+  const db = int(env, ENV.redisDb, 0, 0);
+  return `${tls ? 'rediss' : 'redis'}://${userinfo ? `${userinfo}@` : ''}${host}:${env[ENV.redisPort] || 6379}/${db}`;
+}
+
+/** Where the AUTH token lives when it rotates: a Secrets Manager secret, and its JSON key if any. */
+export interface RedisSecretRef {
+  /** The secret's ARN (or name). */
+  readonly secretId: string;
+  readonly field?: string;
+}
+
+/** The AUTH secret named by REDIS_AUTH_SECRET_ARN, or undefined. */
+export function redisSecretFromEnv(env: NodeJS.ProcessEnv = process.env): RedisSecretRef | undefined {
+  const secretId = env[ENV.redisAuthSecretArn];
+  if (!secretId) return undefined;
+  if (env[ENV.redisAuthToken]) throw new ConfigError(`set ${ENV.redisAuthSecretArn} or ${ENV.redisAuthToken}, not both`);
+  return { secretId, field: env[ENV.redisAuthSecretField] || undefined };
 }
 
 export interface PollerConfig {
@@ -211,6 +245,10 @@ export interface PollerConfig {
   readonly region?: string;
   /** A local endpoint without AWS credentials in the environment: sign with placeholder keys. */
   readonly localCredentials: boolean;
+  /** The `Deployment` dimension of every metric. @defaultValue 'default' */
+  readonly deployment: string;
+  /** ECS task scale-in protection: the agent's URI (absent outside ECS) and the longest stretch in minutes (0: off). */
+  readonly protection: { readonly agentUri?: string; readonly maxMinutes: number };
 }
 
 /** Reads the poller's configuration; `routes` may come from the declarations file instead (dev). */
@@ -240,5 +278,7 @@ export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes
     logLevel: logLevelFromEnv(env),
     region: env[ENV.region] || env[ENV.defaultRegion] || undefined,
     localCredentials: lambdaEndpoint !== undefined && !env[ENV.accessKeyId],
+    deployment: env[ENV.deployment] || 'default',
+    protection: { agentUri: env[ENV.ecsAgentUri] || undefined, maxMinutes: int(env, ENV.protectionMaxMinutes, 0, 0) },
   };
 }

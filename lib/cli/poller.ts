@@ -17,7 +17,9 @@ const HELP = `Usage: sidekiq-lambda poller [--config FILE]
 
 Drains the declared jobs' queues from Redis and runs each job on its Lambda function.
 Configuration comes from the environment (the CDK construct sets it):
-  REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_AUTH_TOKEN)
+  REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_TLS, REDIS_DB, REDIS_USERNAME, and
+    REDIS_AUTH_SECRET_ARN [+ REDIS_AUTH_SECRET_FIELD]: the token from Secrets Manager, re-read on rotation;
+    or REDIS_AUTH_TOKEN)
   ${ENV.jobs}            routes, written by the CDK construct (or --config FILE: a declarations file)
   ${ENV.queues}          e.g. "track,2 diagnostics,1" (default: the declared queues, strict order)
   ${ENV.maxInFlight}     jobs running at once, all classes together (default 100)
@@ -25,6 +27,8 @@ Configuration comes from the environment (the CDK construct sets it):
   ${ENV.shutdownTimeout} seconds to wait for in-flight jobs on SIGTERM (default 25)
   ${ENV.healthPort}      /healthz and /stats (default 8080; 0 = any free port)
   ${ENV.lambdaEndpoint}  a local Lambda endpoint (dev, tests)
+  ${ENV.deployment}      the Deployment dimension of its metrics (default "default")
+  ${ENV.protectionMaxMinutes}  on ECS: hold task scale-in protection while jobs run, at most this long at a stretch (default 0: off)
   SIDEKIQ_NAMESPACE, SIDEKIQ_VERSION (6|7|8), SIDEKIQ_LAMBDA_LOG_LEVEL, ${ENV.debugArgs}=true`;
 
 export interface RunningPoller {
@@ -68,10 +72,13 @@ export async function startPoller(cfg: PollerConfig, opts: { log?: Logger; invok
     stuckAfterMs: opts.stuckAfterMs,
     redisAwayLimitMs: opts.redisAwayLimitMs,
     version: 'sidekiq-lambda/0.1.0',
+    protection: cfg.protection,
   });
   await poller.start();
   const health = await startHealthServer({ problem: () => poller.problem(), stats: () => poller.snapshot() }, cfg.healthPort);
-  const monitor = cfg.metrics ? startMonitor({ redis, keys: poller.keys, queues: cfg.queues.map((q) => q.name), counters: poller.counters, inFlight: () => poller.busy() }) : undefined;
+  const monitor = cfg.metrics
+    ? startMonitor({ redis, keys: poller.keys, queues: cfg.queues.map((q) => q.name), counters: poller.counters, inFlight: () => poller.busy(), running: () => poller.running(), maxInFlight: cfg.maxInFlight, deployment: cfg.deployment })
+    : undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {

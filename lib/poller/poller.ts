@@ -15,6 +15,7 @@
  *    one deadline, then leave the rest in flight for recovery (at-least-once).
  * 5. Say why it is unhealthy (/healthz): a fetch stuck on a connected Redis, or Redis away longer
  *    than a failover takes — not a reconnect that is still within bounds.
+ * 6. On ECS, hold task scale-in protection while jobs run (`protection.ts`), released on stop.
  */
 import type { Redis } from 'ioredis';
 import { keys as makeKeys, type Keys } from '../protocol/keys.js';
@@ -31,6 +32,7 @@ import { Processor } from './processor.js';
 import { Manager } from './manager.js';
 import { Leases } from './leases.js';
 import { PollerCounters } from './counters.js';
+import { TaskProtection } from './protection.js';
 
 export interface PollerOptions {
   readonly redis: Redis;
@@ -64,6 +66,8 @@ export interface PollerOptions {
   /** @defaultValue 120000 — Redis away longer than this (a failover takes less) makes the poller unhealthy. */
   readonly redisAwayLimitMs?: number;
   readonly version?: string;
+  /** ECS task scale-in protection while jobs run: the agent's URI and the longest stretch (0: off). */
+  readonly protection?: { readonly agentUri?: string; readonly maxMinutes: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,6 +92,7 @@ export class Poller {
   private recoverNotBefore = 0;
   private redisAwaySince?: number;
   private recoveryTimer?: NodeJS.Timeout;
+  private protection?: TaskProtection;
   private stopped?: Promise<void>;
   /** Resolves when the poller has stopped (after `stop()`, SIGTERM or a Stop from the Web UI). */
   readonly done: Promise<void>;
@@ -155,6 +160,10 @@ export class Poller {
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
     this.recoveryTimer.unref();
     this.manager.kick();
+    const p = this.opts.protection;
+    if (p?.agentUri && p.maxMinutes > 0) {
+      this.protection = new TaskProtection({ agentUri: p.agentUri, maxMinutes: p.maxMinutes, running: () => this.running(), log: this.opts.log }).start();
+    }
     this.opts.log.info('poller started', { identity: this.identity, queues: this.queueNames, classes: this.opts.routes.map((r) => r.class), maxInFlight: this.maxInFlight });
   }
 
@@ -187,7 +196,7 @@ export class Poller {
         this.opts.log.warn('shutdown deadline reached: jobs still running stay in flight and will be recovered', { jobs: this.manager.inFlight });
       }
       // Bounded too, all at once: leaving Redis tidy must not hold the exit while Redis is away.
-      const tidy = Promise.all([this.leases.close(), this.heartbeat.stop(), timedOut ? undefined : this.fetcher.unregisterIfEmpty(this.queueNames)]);
+      const tidy = Promise.all([this.leases.close(), this.heartbeat.stop(), timedOut ? undefined : this.fetcher.unregisterIfEmpty(this.queueNames), this.protection?.stop()]);
       await Promise.race([tidy.catch(() => undefined), sleep(5000)]);
       this.subscriber.disconnect();
       this.opts.log.info('poller stopped', { identity: this.identity });

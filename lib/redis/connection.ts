@@ -11,9 +11,14 @@
  * 3. `ready()` waits for a usable connection, bounded, and names the server when it cannot get one.
  * 4. `onReconnect()`: run something each time a connection comes back after a drop (not on the
  *    first connect), e.g. to reconcile what a lost reply may have left behind.
+ * 5. AUTH from a rotating secret (`lib/redis/secret.ts`): every connect and reconnect sends the
+ *    process's cached token, and a WRONGPASS/NOAUTH makes it read the secret again, so the next
+ *    reconnect carries the rotated token. Used when the URL has no password and the environment
+ *    names the secret (what the CDK construct sets), or when a `password` is passed.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Callback, type RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_URL } from '../config.js';
+import { isAuthError, processPassword, type RedisPassword } from './secret.js';
 
 export { DEFAULT_REDIS_URL };
 
@@ -24,6 +29,11 @@ export interface ConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Connection name shown by `CLIENT LIST`. */
   readonly name?: string;
+  /**
+   * The AUTH token from a rotating secret. @defaultValue the process's secret
+   * (`REDIS_AUTH_SECRET_ARN`) when the URL carries no password; none otherwise.
+   */
+  readonly password?: RedisPassword;
 }
 
 export class RedisUnavailableError extends Error {
@@ -70,11 +80,65 @@ export function connect(url: string, opts: ConnectOptions = {}): Redis {
     enableAutoPipelining: !producer,
   };
   if (parsed.protocol === 'rediss:') options.tls = { servername: parsed.hostname };
-  const client = new Redis(url, options);
+  const password = opts.password ?? (parsed.password ? undefined : processPassword());
+  const client = password ? new RotatingAuthRedis(url, options, password) : new Redis(url, options);
   // Errors reach callers through their commands (and `ready()`); without a listener ioredis would
   // also print every reconnect attempt as an "Unhandled error event".
   client.on('error', () => undefined);
   return client;
+}
+
+/**
+ * An ioredis client whose AUTH token comes from a `RedisPassword`. ioredis reads `options.password`
+ * on every (re)connect, so each connect first sets it from the cached token. A token refused at
+ * connect (WRONGPASS, or NOAUTH from the ready check) makes the secret be read again and the client
+ * reconnect, keeping its queued commands: they run once the refreshed token is accepted (a
+ * producer's still fail after its few retries). Commands issued before the first read wait in
+ * ioredis's offline queue. An authenticated connection stays authenticated when the password
+ * changes (Redis and ElastiCache alike), so only connects need this.
+ */
+class RotatingAuthRedis extends Redis {
+  private secretAttempts = 0;
+
+  constructor(url: string, options: RedisOptions, private readonly password: RedisPassword) {
+    // Lazy for the base class: its constructor would call connect() before this one has run.
+    super(url, { ...options, lazyConnect: true });
+    // What ioredis sets when it starts connecting; commands queued before the first read need it.
+    this.condition = { select: this.options.db ?? 0, subscriber: false };
+    if (!options.lazyConnect) this.connect().catch(() => undefined);
+  }
+
+  override connect(callback?: Callback<void>): Promise<void> {
+    const connected = this.password.current().then(
+      (token) => {
+        this.secretAttempts = 0;
+        if (this.status === 'end') throw new Error('Connection is closed.');
+        this.options.password = token;
+        return super.connect();
+      },
+      (e: Error) => {
+        // No token, no connection: say why, and try again with the reconnect backoff.
+        this.emit('error', e);
+        const delay = this.options.retryStrategy?.(++this.secretAttempts);
+        if (typeof delay === 'number' && this.status !== 'end') setTimeout(() => this.status !== 'end' && this.connect().catch(() => undefined), delay).unref();
+        throw e;
+      },
+    );
+    if (callback) connected.then(() => callback(null), (e: Error) => callback(e));
+    return connected;
+  }
+
+  /** ioredis calls this when AUTH (or the ready check after it) fails at connect. */
+  override recoverFromFatalError(commandError: Error, err: Error, options: Parameters<Redis['recoverFromFatalError']>[2]): void {
+    if (!isAuthError(err)) return super.recoverFromFatalError(commandError, err, options);
+    this.refreshToken();
+    // Drop only what this connect sent (AUTH, the ready check); the caller's commands wait for the next one.
+    super.recoverFromFatalError(commandError, err, { ...options, offlineQueue: false });
+  }
+
+  private refreshToken(): void {
+    this.password.refresh().catch((e: Error) => this.emit('error', e));
+  }
 }
 
 /**

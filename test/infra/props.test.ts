@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { ERRORS, validateProps, type SidekiqLambdaProps } from '../../infra/props.js';
+import type { SidekiqLambdaProps } from '../../infra/props.js';
+import { ERRORS, validateProps } from '../../infra/validate.js';
 import { DECLARATIONS, makeSidekiq } from './support.js';
 
 /** The message `validateProps` throws for these props (no synthesis: the messages are pure). */
@@ -76,6 +77,55 @@ describe('validateProps', () => {
       'SidekiqLambda: shutdownTimeoutSeconds must be an integer from 0 to 115 (ECS stops a task after at most 120 s, and the poller needs 5 s of margin)',
     );
     expect(errorOf({ shutdownTimeoutSeconds: 115 })).toBeUndefined();
+  });
+
+  it('refuses a database index below 0 and an empty RBAC user name', () => {
+    expect(errorOf({ existingRedis: { host: 'r', noAuth: true, database: -1 } })).toBe('SidekiqLambda: existingRedis.database must be an integer of at least 0');
+    expect(errorOf({ existingRedis: { host: 'r', noAuth: true, database: 1.5 } })).toBe(ERRORS.database);
+    expect(errorOf({ existingRedis: { host: 'r', noAuth: true, username: ' ' } })).toBe('SidekiqLambda: existingRedis.username must not be empty; leave it out for the default user');
+    expect(errorOf({ existingRedis: { host: 'r', authSecret: secret, database: 15, username: 'sidekiq' } })).toBeUndefined();
+  });
+
+  it('refuses a Sidekiq version other than 6, 7 or 8 (for callers without the types)', () => {
+    expect(errorOf({ sidekiqVersion: '7' as unknown as 7 })).toBe('SidekiqLambda: sidekiqVersion must be 6, 7 or 8 (the oldest Sidekiq that reads this Redis)');
+    expect(errorOf({ sidekiqVersion: 5 as unknown as 6 })).toBe(ERRORS.sidekiqVersion);
+    expect(errorOf({ sidekiqVersion: 8 })).toBeUndefined();
+  });
+
+  it('refuses maxInFlight below 1, and targets and thresholds that are not positive', () => {
+    expect(errorOf({ maxInFlight: 0 })).toBe('SidekiqLambda: maxInFlight must be an integer of at least 1 (the jobs one poller holds at once)');
+    expect(errorOf({ targetUtilizationPercent: -10 })).toBe('SidekiqLambda: targetUtilizationPercent must be a number above 0 and at most 100');
+    expect(errorOf({ targetUtilizationPercent: 120 })).toBe(ERRORS.targetUtilization);
+    expect(errorOf({ targetCpuPercent: 0 })).toBe('SidekiqLambda: targetCpuPercent must be a number above 0 and at most 100');
+    expect(errorOf({ queueLatencyAlarmSeconds: -1 })).toBe('SidekiqLambda: queueLatencyAlarmSeconds must be a number above 0');
+    expect(errorOf({ alarmThresholds: { failedJobPercent: -5 } })).toBe('SidekiqLambda: alarmThresholds.failedJobPercent must be a number above 0');
+    expect(errorOf({ maxProtectionMinutes: -1 })).toBe('SidekiqLambda: maxProtectionMinutes must be an integer from 0 to 2880 (ECS protects a task for at most 48 hours)');
+    expect(errorOf({ deploymentName: '' })).toBe('SidekiqLambda: deploymentName must be 1 to 255 characters');
+    expect(errorOf({ maxInFlight: 1, targetUtilizationPercent: 100, targetCpuPercent: 50, maxProtectionMinutes: 0 })).toBeUndefined();
+  });
+
+  it('refuses queues that name a queue no job uses, or leave out one a job uses', () => {
+    expect(errorOf({ queues: 'track diagnostics unsolved_puzzles default' })).toBe(
+      'SidekiqLambda: queues names "default", but no declared job uses it: the poller would take its jobs and fail them as unrouted. Remove it from queues, or declare its job classes',
+    );
+    expect(errorOf({ queues: 'track,2 diagnostics,1' })).toBe(
+      'SidekiqLambda: job SudokuSolver uses queue "unsolved_puzzles", which queues leaves out: its jobs would never be drained. Add "unsolved_puzzles" to queues',
+    );
+    expect(errorOf({ queues: 'track,2 diagnostics,1 unsolved_puzzles,1' })).toBeUndefined();
+  });
+
+  it('refuses two job classes, or two queues, whose construct IDs would collide', () => {
+    const jobs = [
+      { class: 'Admin::ReportJob', queue: 'reports', entry: 'r.ts' },
+      { class: 'AdminReportJob', queue: 'reports', entry: 'r.ts' },
+    ];
+    expect(errorOf({ jobs })).toBe(
+      'SidekiqLambda: job classes Admin::ReportJob and AdminReportJob would share the construct ID AdminReportJob (IDs keep only letters and digits); ' +
+        'route one of them to a function of your own with sidekiq.route(job, fn) instead of declaring it in jobs',
+    );
+    expect(errorOf({ jobs: [{ class: 'A', queue: 'bulk-mail', entry: 'a.ts' }, { class: 'B', queue: 'bulk_mail', entry: 'b.ts' }] })).toBe(
+      'SidekiqLambda: queues bulk-mail and bulk_mail would share the construct ID bulkmail (IDs keep only letters and digits); rename one of the queues',
+    );
   });
 });
 

@@ -3,7 +3,7 @@
  */
 import { App, Stack, type CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { JobDeclaration } from '../../lib/jobs.js';
 import { SidekiqLambda } from '../../infra/construct.js';
 import type { SidekiqLambdaProps } from '../../infra/props.js';
@@ -61,4 +61,11 @@ export function joinToText(value: unknown): string {
       return ref;
     })
     .join(join[0]);
+}
+
+/** The warnings a synth prints for this stack, without the `[ack: …]` suffix CDK appends. */
+export function warnings(stack: Stack): string[] {
+  return Annotations.fromStack(stack)
+    .findWarning('*', Match.anyValue())
+    .map((m) => String(m.entry.data).replace(/ \[ack: [^\]]+\]$/, ''));
 }

@@ -34,15 +34,17 @@ export interface RedisServer {
 async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     r.on('error', () => undefined);
     try {
       await r.connect();
       await r.ping();
       r.disconnect();
       return;
-    } catch {
+    } catch (e) {
       r.disconnect();
+      // A server started with --requirepass answers, and refuses: it is up.
+      if (/NOAUTH/.test((e as Error).message)) return;
       if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
       await new Promise((res) => setTimeout(res, 50));
     }

@@ -40,7 +40,7 @@ export async function startStack(
   redisUrl: string,
   fns: readonly StackFunction[],
   env: Record<string, string> = {},
-  opts: { lambdaUrl?: string; extraRoutes?: Route[]; /** Fault injection only: wraps the poller's real invoker. */ wrapInvoker?: (real: Invoker) => Invoker; /** Health thresholds, lowered for tests. */ health?: { stuckAfterMs?: number; redisAwayLimitMs?: number } } = {},
+  opts: { lambdaUrl?: string; extraRoutes?: Route[]; /** More environment for every function. */ functionEnv?: Record<string, string>; /** Fault injection only: wraps the poller's real invoker. */ wrapInvoker?: (real: Invoker) => Invoker; /** Health thresholds, lowered for tests. */ health?: { stuckAfterMs?: number; redisAwayLimitMs?: number } } = {},
 ): Promise<Stack> {
   const lambda = opts.lambdaUrl
     ? undefined
@@ -53,7 +53,7 @@ export async function startStack(
           timeoutSeconds: f.timeoutSeconds ?? 10,
           memoryMb: 256,
           concurrency: f.concurrency ?? 10,
-          environment: { REDIS_URL: redisUrl, LOG_LEVEL: 'warn' },
+          environment: { REDIS_URL: redisUrl, LOG_LEVEL: 'warn', ...opts.functionEnv },
         })),
       });
   const routes: Route[] = [
