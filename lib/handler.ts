@@ -15,9 +15,11 @@
  * fails every job of the invocation with that error).
  */
 import type { Context } from 'aws-lambda';
-import type { Client } from './client.js';
-import { EVENT_VERSION, checkEvent, type EventJob, type InvocationEvent, type InvocationResponse, type JobResult } from './protocol/event.js';
-import { buildContext, parsePayload, type JobContext } from './handler/context.js';
+import type { Producer } from './producer/producer.js';
+import { Collector } from './producer/collector.js';
+import { defineJobWith, withProducer } from './producer/job.js';
+import { EVENT_VERSION, MAX_RESPONSE_BYTES, checkEvent, type EventJob, type InvocationEvent, type InvocationResponse, type JobResult } from './protocol/event.js';
+import { buildContext, parsePayload, testHooks, type JobContext } from './handler/context.js';
 import { JobDirective, RetryJobIn, checkDelay, toJobError } from './handler/errors.js';
 import { runChain, type Middleware } from './handler/middleware.js';
 import { ENV, logLevelFromEnv } from './config.js';
@@ -28,7 +30,22 @@ export { MalformedJobError } from './handler/context.js';
 export { DiscardJob, JobDirective, KillJob, RetryJobIn, discard, kill, retryIn, toJobError, MAX_ERROR_MESSAGE } from './handler/errors.js';
 export { use, type Middleware, type MiddlewareHooks, type AroundMiddleware } from './handler/middleware.js';
 export { createLogger, type Logger, type LogLevel, type LogSink, type LoggerOptions } from './log.js';
-export type { InvocationEvent, InvocationResponse, JobResult, JobError, FailureAction } from './protocol/event.js';
+export type { InvocationEvent, InvocationResponse, JobResult, JobError, FailureAction, Enqueue } from './protocol/event.js';
+export type { Producer, JobOptions, PushItem, BulkItem } from './producer/producer.js';
+export type { DefineJobOptions, JobHandle } from './producer/job.js';
+
+/**
+ * A typed handle on a job class (a Ruby one, or one of ours), for enqueueing from a handler: its
+ * jobs go through the running job's producer (`job.client`), so they land with the job's success.
+ * The same as `defineJob` from `sidekiq-lambda`, without a Redis client in the bundle.
+ *
+ * @example
+ * const SolvedPuzzle = defineJob<[id: string, solution: string]>('SolvedPuzzleJob', { queue: 'solved' });
+ * export const handler = jobHandler<[string, string]>(async ([id, puzzle]) => {
+ *   await SolvedPuzzle.performAsync(id, solve(puzzle));
+ * });
+ */
+export const defineJob = /* @__PURE__ */ defineJobWith();
 
 /** What a `retryIn` option may answer, as `sidekiq_retry_in`: seconds, `discard`, `kill`, or the default. */
 export type RetryDecision = number | 'discard' | 'kill' | undefined | void;
@@ -46,8 +63,8 @@ export interface JobHandlerOptions {
   middleware?: readonly Middleware[];
   /** How many jobs of a batch run at once. @defaultValue 1 — one after another, in order */
   concurrency?: number;
-  /** The client `job.client` returns. @defaultValue `getClient()` — from `REDIS_URL` */
-  client?: () => Client;
+  /** The producer `job.client` returns. @defaultValue the job's own: what it enqueues goes with the job's success */
+  client?: () => Producer;
 }
 
 /** The function a handler author writes. Return to succeed; throw to fail. */
@@ -87,27 +104,32 @@ export function jobHandler<A extends unknown[] = unknown[]>(fn: JobFunction<A>, 
       throw new InvalidEventError(`sidekiq-lambda: invalid event: ${why}. A jobHandler function expects {"sidekiqLambda":${EVENT_VERSION},"jobs":[{"payload":"<job JSON>","queue":"…"}]}, as the poller sends.`);
     }
     const lambda = context ?? noContext();
-    const results = await mapBounded(event.jobs, concurrency, (j) => runOne(fn, options, j, lambda, level));
-    return { sidekiqLambda: EVENT_VERSION, results };
+    const results = await mapBounded(event.jobs, concurrency, (j) => runOne(fn, options, j, lambda, level, event.sidekiqVersion));
+    return { sidekiqLambda: EVENT_VERSION, results: withinResponseLimit(results) };
   };
 }
 
-async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions, ej: EventJob, lambda: Context, level: LogLevel): Promise<JobResult> {
+async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandlerOptions, ej: EventJob, lambda: Context, level: LogLevel, sidekiqVersion?: 6 | 7 | 8): Promise<JobResult> {
   let job: JobContext;
+  // What the job enqueues travels in the answer, written by the poller with its acknowledgement.
+  const collector = new Collector({ sidekiqVersion });
+  const client = options.client?.() ?? testHooks(lambda).client ?? collector;
   try {
     const parsed = parsePayload(ej.payload);
-    job = buildContext(parsed, ej.payload, ej.queue || parsed.job.queue || 'default', lambda, options.client, level);
+    job = buildContext(parsed, ej.payload, ej.queue || parsed.job.queue || 'default', lambda, client, level);
   } catch (e) {
     // A payload that can never run: straight to the dead set, as Sidekiq does with unparseable jobs.
     return { jid: guessJid(ej.payload), status: 'failed', error: toJobError(e), action: 'kill' };
   }
   const started = performance.now();
   try {
-    await runChain(job, options.middleware ?? [], async () => {
-      await fn(job.args as A, job);
-    });
-    job.logger.info('done', { durationMs: Math.round(performance.now() - started) });
-    return { jid: job.jid, status: 'ok' };
+    await withProducer(client, () =>
+      runChain(job, options.middleware ?? [], async () => {
+        await fn(job.args as A, job);
+      }),
+    );
+    job.logger.info('done', { durationMs: Math.round(performance.now() - started), ...(collector.enqueued.length > 0 && { enqueued: collector.enqueued.length }) });
+    return collector.enqueued.length > 0 ? { jid: job.jid, status: 'ok', enqueued: collector.enqueued } : { jid: job.jid, status: 'ok' };
   } catch (e) {
     const result = failure(e, job, options.retryIn);
     job.logger.warn('fail', {
@@ -122,6 +144,30 @@ async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandl
 }
 
 type Failed = Extract<JobResult, { status: 'failed' }>;
+
+/** Room kept for the answer's envelope and the results without enqueues. */
+const RESPONSE_MARGIN_BYTES = 64 * 1024;
+
+/**
+ * Keeps the answer under Lambda's 6 MB response limit: a job whose enqueues would push it over
+ * fails instead (the retry path), with its enqueues dropped and a message saying what to do.
+ */
+export function withinResponseLimit(results: readonly JobResult[], limit = MAX_RESPONSE_BYTES - RESPONSE_MARGIN_BYTES): JobResult[] {
+  let used = 0;
+  return results.map((r) => {
+    if (r.status !== 'ok' || !r.enqueued) return r;
+    const bytes = Buffer.byteLength(JSON.stringify(r.enqueued));
+    if (used + bytes <= limit) {
+      used += bytes;
+      return r;
+    }
+    const message =
+      `the job enqueued ${r.enqueued.length} job(s), ${bytes} bytes, which do not fit in Lambda's ${MAX_RESPONSE_BYTES}-byte response ` +
+      `with the rest of this invocation's answer (they travel in it to be written with the job's success); enqueue fewer or smaller jobs per job ` +
+      `(pass a reference such as an id instead of the data), lower the class's batchSize, or declare it needsRedis: true and push with getClient() directly`;
+    return { jid: r.jid, status: 'failed', error: { class: 'SidekiqLambda::ResponseTooLarge', message, backtrace: [] } };
+  });
+}
 
 /** The failed result for a thrown value: a directive decides, else the `retryIn` option, else the default. */
 export function failure(thrown: unknown, job: JobContext, decide?: JobHandlerOptions['retryIn']): Failed {

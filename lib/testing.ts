@@ -13,7 +13,8 @@
  */
 import type { Context } from 'aws-lambda';
 import { stringify as losslessStringify } from 'lossless-json';
-import type { Client } from './client.js';
+import type { Producer } from './producer/producer.js';
+import { enqueuedJob, type EnqueuedJob } from './testing/fake-client.js';
 import { activeJobWrapperClass, wrapActiveJob } from './protocol/activejob.js';
 import { EVENT_VERSION, makeEvent, type InvocationEvent, type InvocationResponse, type JobResult } from './protocol/event.js';
 import { RawJson, writeObject } from './protocol/json.js';
@@ -22,7 +23,7 @@ import { generateJid, validateArgs, validateClass, validateQueue } from './proto
 import { TEST_HOOKS, type TestHooks } from './handler/context.js';
 import type { SidekiqLambdaHandler } from './handler.js';
 
-export { FakeClient, fakeClient, type EnqueuedJob } from './testing/fake-client.js';
+export { FakeClient, fakeClient, enqueuedJob, type EnqueuedJob } from './testing/fake-client.js';
 
 /** A job to build a payload for. Unknown keys become top-level payload fields (e.g. `tags`, `bid`). */
 export interface JobSpec {
@@ -43,8 +44,8 @@ export interface JobSpec {
 }
 
 export interface RunJobOptions {
-  /** The client `job.client` returns. @defaultValue the handler's own (`getClient()`) */
-  client?: Client;
+  /** The producer `job.client` returns. @defaultValue the job's own: what it enqueues comes back in the outcome (`enqueuedJobs`) */
+  client?: Producer;
   /** The queue the fake poller fetched from. @defaultValue the payload's `queue` */
   queue?: string;
   /** The fake deadline: `job.remainingTimeMs()` starts here. @defaultValue 30000 */
@@ -63,6 +64,8 @@ export type RunOutcome = JobResult & {
   readonly payload: string;
   /** The handler's log lines, parsed. */
   readonly logs: Record<string, unknown>[];
+  /** The jobs the handler enqueued, as the poller would write them with its success (none on failure, or when `client` took them). */
+  readonly enqueuedJobs: EnqueuedJob[];
 };
 
 function stripBigInts(value: unknown): unknown {
@@ -174,7 +177,8 @@ export async function runJobs(
  */
 export async function runJob(handler: SidekiqLambdaHandler, job: string | JobSpec, opts: RunJobOptions = {}): Promise<RunOutcome> {
   const { results, payloads, logs } = await runJobs(handler, [job], opts);
-  return { ...results[0]!, payload: payloads[0]!, logs };
+  const result = results[0]!;
+  return { ...result, payload: payloads[0]!, logs, enqueuedJobs: result.status === 'ok' ? (result.enqueued ?? []).map(enqueuedJob) : [] };
 }
 
 function queueOf(payload: string): string {

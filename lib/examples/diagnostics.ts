@@ -8,7 +8,7 @@
  * 2. `FailJob`: the error to throw, whose message is `args[0]`.
  * 3. `SleepJob`: how long to sleep, from `args[0]` seconds.
  */
-import type { Client } from '../client.js';
+import type { Producer } from '../producer/producer.js';
 import { RawJson, splitObject, writeObject } from '../protocol/json.js';
 import { writeTimestamp } from '../protocol/time.js';
 import { generateJid } from '../protocol/validate.js';
@@ -23,7 +23,7 @@ export const ECHO_REPLY_QUEUE = 'echo_replies';
  * echoReplyPayload('{"class":"EchoJob","args":[1.0,12345678901234567890],"jid":"abc"}', 'abc', Date.now(), 7)
  * // '{"retry":true,"queue":"echo_replies","class":"EchoReplyJob","args":["abc",[1.0,12345678901234567890]],"jid":"…",…}'
  */
-export function echoReplyPayload(payload: string, jid: string, now: number, version: Client['version']): { json: string; jid: string } {
+export function echoReplyPayload(payload: string, jid: string, now: number, version: Producer['version']): { json: string; jid: string } {
   const rawArgs = splitObject(payload).get('args');
   if (rawArgs === undefined) throw new Error('the EchoJob payload has no args');
   const replyJid = generateJid();
@@ -40,17 +40,15 @@ export function echoReplyPayload(payload: string, jid: string, now: number, vers
 }
 
 /**
- * Pushes the reply (SADD queues + LPUSH, atomically) and returns its jid. It writes the payload
- * itself because `Client.push` re-serialises args, which would lose the exact spelling.
+ * Enqueues the reply and returns its jid. It renders the payload itself, because `push`
+ * re-serialises args, which would lose the exact spelling.
  *
  * @example
  * await enqueueEchoReply(job.client, job.payload, job.jid);
  */
-export async function enqueueEchoReply(client: Client, payload: string, jid: string): Promise<string> {
+export async function enqueueEchoReply(client: Producer, payload: string, jid: string): Promise<string> {
   const reply = echoReplyPayload(payload, jid, client.now(), client.version);
-  await client.ready();
-  const results = await client.redis.multi().sadd(client.keys.queues, ECHO_REPLY_QUEUE).lpush(client.keys.queue(ECHO_REPLY_QUEUE), reply.json).exec();
-  for (const [err] of results ?? []) if (err) throw err;
+  await client.enqueueRaw({ queue: ECHO_REPLY_QUEUE, payload: reply.json });
   return reply.jid;
 }
 

@@ -5,11 +5,11 @@
  * 1. Read one payload from the event: validate it (`readJob`), parse it losslessly (integers past
  *    2^53 become BigInt), and unwrap an ActiveJob envelope into its class and decoded arguments.
  * 2. Build the {@link JobContext}: ids, class, queue, retry count, times, the raw and parsed
- *    payload, a logger stamped with jid/class/queue, the remaining time, and a producer client that
- *    connects only when first used.
+ *    payload, a logger stamped with jid/class/queue, the remaining time, and the job's producer
+ *    (`job.client`): the jobs it enqueues go with the job's success.
  */
 import type { Context } from 'aws-lambda';
-import { getClient, type Client } from '../client.js';
+import type { Producer } from '../producer/producer.js';
 import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
 import { hasUnsafeInteger, parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
@@ -59,8 +59,14 @@ export interface JobContext {
   readonly lambda: Context;
   /** Milliseconds before Lambda stops this invocation (shared by every job of a batch). */
   remainingTimeMs(): number;
-  /** A producer client on `REDIS_URL` for enqueueing back to Ruby; connects on first use only. */
-  readonly client: Client;
+  /**
+   * The producer for enqueueing back to Ruby (`push`, `pushBulk`, `performAsync`/`In`/`At`, and
+   * `defineJob(…).set({ client: job.client })`). What it enqueues travels in the function's answer
+   * and the poller writes it with the job's acknowledgement: it lands if and only if the job
+   * succeeds, once. No Redis connection is needed (to write to Redis directly, declare the job
+   * `needsRedis: true` and use `getClient()` from `sidekiq-lambda`).
+   */
+  readonly client: Producer;
 }
 
 /** A payload that cannot be run; the job fails with this error class. */
@@ -105,7 +111,7 @@ export function parsePayload(raw: string): ParsedPayload {
 export const TEST_HOOKS = Symbol.for('sidekiq-lambda.testing');
 
 export interface TestHooks {
-  readonly client?: Client;
+  readonly client?: Producer;
   readonly sink?: LogSink;
 }
 
@@ -119,24 +125,23 @@ function toDate(value: unknown): Date | undefined {
 }
 
 /**
- * Builds the context of one job. `clientOf` is called on first use of `job.client` only.
+ * Builds the context of one job.
  *
  * @example
- * const job = buildContext(parsePayload(raw), raw, 'default', lambdaContext);
+ * const job = buildContext(parsePayload(raw), raw, 'default', lambdaContext, new Collector());
  */
 export function buildContext(
   parsed: ParsedPayload,
   raw: string,
   queue: string,
   lambda: Context,
-  clientOf?: () => Client,
+  client: Producer,
   level: LogLevel = 'info',
 ): JobContext {
   const { job } = parsed;
   const hooks = testHooks(lambda);
   const jid = typeof job.jid === 'string' ? job.jid : '';
   const logger = createLogger({ fields: { jid, class: parsed.cls, queue }, sink: hooks.sink, level });
-  let client: Client | undefined;
   return {
     jid,
     class: parsed.cls,
@@ -152,9 +157,6 @@ export function buildContext(
     logger,
     lambda,
     remainingTimeMs: () => lambda.getRemainingTimeInMillis(),
-    get client(): Client {
-      client ??= hooks.client ?? clientOf?.() ?? getClient();
-      return client;
-    },
+    client,
   };
 }

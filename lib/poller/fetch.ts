@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { Logger } from '../log.js';
 import { score } from '../protocol/time.js';
+import type { Enqueue } from '../protocol/event.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from '../sidekiq/retry.js';
 import { registerScripts } from '../redis/scripts.js';
 import type { QueueWeight } from '../config.js';
@@ -51,8 +52,16 @@ export function registeredQueues(entry: string): string[] {
   }
 }
 
+/** A job's enqueues cannot be written: a key they go to holds another type. Nothing was written. */
+export class EnqueueRefused extends Error {
+  override name = 'SidekiqLambda::EnqueueRefused';
+  constructor(readonly key: string) {
+    super(`${key} holds another type than Sidekiq's, so the jobs this job enqueued cannot be written there`);
+  }
+}
+
 export type Outcome =
-  | { readonly mode: 'ack' }
+  | { readonly mode: 'ack'; readonly enqueued?: readonly Enqueue[] }
   | { readonly mode: 'requeue' }
   | { readonly mode: 'retry'; readonly payload: string; readonly at: number }
   | { readonly mode: 'dead'; readonly payload: string; readonly at: number };
@@ -149,13 +158,26 @@ export class Fetcher {
     return removed[i] === 1;
   }
 
+  /**
+   * Acknowledges a job and writes the jobs it enqueued in the same step (ack-push-3n.lua): they
+   * land if and only if its success does. False if it was no longer ours (nothing written).
+   */
+  private async ackPush(job: Fetched, enqueued: readonly Enqueue[]): Promise<boolean> {
+    const queues = [...new Set(enqueued.flatMap((e) => (e.queue === undefined ? [] : [e.queue])))];
+    const keyArgs = [this.inflightKey(job.queue), this.keys.queues, this.keys.schedule, ...queues.map((q) => this.keys.queue(q))];
+    const triples = enqueued.flatMap((e) => (e.queue === undefined ? [0, score(e.at), e.payload] : [queues.indexOf(e.queue) + 1, '', e.payload]));
+    const r = await this.redis.sklAckPush_v1(keyArgs.length, ...keyArgs, job.raw, queues.length, ...queues, ...triples);
+    if (r < 0) throw new EnqueueRefused(keyArgs[-r - 1]!);
+    return r === 1;
+  }
+
   /** Writes an outcome and removes the job from flight atomically. False if it was no longer ours. */
   async settle(job: Fetched, outcome: Outcome, now: number): Promise<boolean> {
     const inflight = this.inflightKey(job.queue);
     let r: number;
     switch (outcome.mode) {
       case 'ack':
-        return this.ack(job);
+        return outcome.enqueued?.length ? this.ackPush(job, outcome.enqueued) : this.ack(job);
       case 'requeue':
         r = await this.redis.sklSettle_v1(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
         break;

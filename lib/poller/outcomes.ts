@@ -3,14 +3,15 @@
  * Pure: the poller applies what this decides.
  *
  * Tasks:
- * 1. Map each `InvokeResult` kind to per-job results: the function's own results, Lambda's
+ * 1. Map each `InvokeResult` kind to per-job results: the function's own results (a success with
+ *    the jobs it enqueued, written with its acknowledgement), Lambda's
  *    function error (every job of the invocation failed with it), throttling (requeue, untouched),
  *    too large (dead at once: a retry cannot help), configuration and unknown errors (the retry path).
  * 2. Turn a failed result into Sidekiq's retry / dead / discard with the failed payload written.
  */
 import type { JobPayload } from '../protocol/job.js';
 import type { EpochMs, SidekiqVersion } from '../protocol/time.js';
-import { functionErrorResults, readResponse, type JobError, type JobResult } from '../protocol/event.js';
+import { functionErrorResults, readResponse, type Enqueue, type JobError, type JobResult } from '../protocol/event.js';
 import { decide, failedPayload, type RandomInt, type RetryDecision } from '../sidekiq/retry.js';
 import type { InvokeResult } from '../lambda/invoker.js';
 import type { Outcome } from './fetch.js';
@@ -24,7 +25,7 @@ export interface RunningJob {
 
 /** What to write for one job. */
 export type Plan =
-  | { readonly kind: 'ok' }
+  | { readonly kind: 'ok'; readonly enqueued?: readonly Enqueue[] }
   | { readonly kind: 'requeue'; readonly why: 'throttled' }
   | { readonly kind: 'failed'; readonly error: JobError; readonly decision: RetryDecision; readonly payload: string };
 
@@ -63,7 +64,7 @@ function normaliseFunctionError(result: JobResult): JobResult {
 export function planInvocation(result: InvokeResult, jobs: readonly RunningJob[], eventBytes: number, ctx: PlanContext): Plan[] {
   const jids = jobs.map((j) => j.job.jid);
   const fromResults = (results: readonly JobResult[]): Plan[] =>
-    results.map((r, i) => (r.status === 'ok' ? { kind: 'ok' } : planFailure(jobs[i]!, r.error, ctx, r)));
+    results.map((r, i) => (r.status === 'ok' ? (r.enqueued ? { kind: 'ok', enqueued: r.enqueued } : { kind: 'ok' }) : planFailure(jobs[i]!, r.error, ctx, r)));
   const all = (error: JobError): Plan[] => jobs.map((j) => planFailure(j, error, ctx));
   switch (result.kind) {
     case 'response':
@@ -105,7 +106,7 @@ export function noRouteError(cls: string, queue: string): JobError {
 
 /** What to write to Redis for a plan. */
 export function outcomeOf(plan: Plan, now: number): Outcome {
-  if (plan.kind === 'ok') return { mode: 'ack' };
+  if (plan.kind === 'ok') return plan.enqueued ? { mode: 'ack', enqueued: plan.enqueued } : { mode: 'ack' };
   if (plan.kind === 'requeue') return { mode: 'requeue' };
   const d = plan.decision;
   if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { Stats } from '../sidekiq/stats.js';
 import { planFailure, planInvocation, outcomeOf, outcomeLine, POLLER_ERRORS, type Plan, type RunningJob } from './outcomes.js';
 import type { ClassLimiter } from './caps.js';
-import type { Fetcher, Fetched, Outcome } from './fetch.js';
+import { EnqueueRefused, type Fetcher, type Fetched, type Outcome } from './fetch.js';
 import type { PollerCounters } from './counters.js';
 
 export interface ProcessorOptions {
@@ -113,7 +113,7 @@ export class Processor {
     const started = Date.now();
     let plans: Plan[];
     try {
-      const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue }))));
+      const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue })), this.opts.version));
       const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
       if (result.kind === 'too-large' && jobs.length > 1) return false;
       if (result.kind === 'throttled') {
@@ -138,10 +138,17 @@ export class Processor {
     const ms = Date.now() - started;
     const results = await Promise.allSettled(
       jobs.map(async (j, i) => {
-        const plan = plans[i]!;
+        let plan = plans[i]!;
         let written: boolean;
         try {
-          written = await this.settleDurably(j, outcomeOf(plan, Date.now()), j.job.jid);
+          try {
+            written = await this.settleDurably(j, outcomeOf(plan, Date.now()), j.job.jid);
+          } catch (e) {
+            if (!(e instanceof EnqueueRefused)) throw e;
+            // Its enqueues cannot be written, so its success cannot be either: the retry path, saying why.
+            plan = planFailure(j, { class: e.name, message: e.message, backtrace: [] }, this.planContext());
+            written = await this.settleDurably(j, outcomeOf(plan, Date.now()), j.job.jid);
+          }
         } finally {
           settled(j);
         }
@@ -187,7 +194,8 @@ export class Processor {
       try {
         return await this.opts.fetcher.settle(job, outcome, Date.now());
       } catch (e) {
-        if (this.state.givenUp) throw e;
+        // A refusal of the job's enqueues is final (nothing was written): its caller decides.
+        if (this.state.givenUp || e instanceof EnqueueRefused) throw e;
         this.opts.log.error("could not write a job's outcome; retrying", { jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
         await sleep(delay);
       }

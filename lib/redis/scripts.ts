@@ -13,6 +13,7 @@ import settleSource from './settle-2.lua';
 import recoverSource from './recover-2n.lua';
 import leaseSource from './lease-2n.lua';
 import ackSource from './ack-1.lua';
+import ackPushSource from './ack-push-3n.lua';
 import promoteSource from './promote-3n.lua';
 import promoteLockSource from './promote-lock-1.lua';
 import cronFireSource from './cron-fire-5.lua';
@@ -33,6 +34,7 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklRecover_v2', numberOfKeys: undefined, source: recoverSource },
   { name: 'sklLease_v1', numberOfKeys: undefined, source: leaseSource },
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
+  { name: 'sklAckPush_v1', numberOfKeys: undefined, source: ackPushSource },
   { name: 'sklPromote_v3', numberOfKeys: undefined, source: promoteSource },
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
   { name: 'sklCronFire_v1', numberOfKeys: 5, source: cronFireSource },
@@ -66,6 +68,8 @@ declare module 'ioredis' {
       deadCutoff: string,
       deadMax: number,
     ): Result<number, Context>;
+    /** ack-push-3n.lua: numKeys, inflight, queues, schedule, …queue lists, raw, nq, …names, …[k, score, payload] → 1 | 0 | -k (KEYS[k] of another type). */
+    sklAckPush_v1(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     /** ack-1.lua: inflight, …raw jobs → a 1 | 0 per job: was it still in flight. */
     sklAck_v2(inflight: string, ...raws: string[]): Result<number[], Context>;
     /** recover-2n.lua: numKeys, process, pollers, …[in-flight, queue], …[leases, line], identity, entry, nQueues → moved per queue, or -1 (alive) / -2 (entry changed). */

@@ -4,7 +4,7 @@
  * there under `runJob`.
  */
 import { describe, expect, it } from 'vitest';
-import { Client, defineJob } from '../../lib/client.js';
+import { Client, defineJob, type Producer } from '../../lib/client.js';
 import { jobHandler } from '../../lib/handler.js';
 import { fakeClient, runJob } from '../../lib/testing.js';
 import { useRedis } from '../support/redis.js';
@@ -19,8 +19,8 @@ describe('fakeClient', () => {
   it('keeps what push, pushBulk and performIn write to Redis, byte for byte, in push order', async () => {
     // Prepare
     const real = new Client({ redis: t.url, now: () => NOW, namespace: 'ns' });
-    const fake = fakeClient({ now: () => NOW, namespace: 'ns' });
-    const enqueue = async (c: Client): Promise<void> => {
+    const fake = fakeClient({ now: () => NOW });
+    const enqueue = async (c: Producer): Promise<void> => {
       await c.push({ class: 'HardJob', queue: 'low', args: [1, 'two', { k: 3.5 }], jid: JID, retry: 3, tags: ['a'] });
       await c.pushBulk({ class: 'BulkJob', args: [[1], [2]] });
       await c.performIn(60, 'LaterJob', 'x');
@@ -66,6 +66,5 @@ describe('fakeClient', () => {
     const client = fakeClient();
     await expect(client.push({ class: 'X', args: [new Date(0)] })).rejects.toThrow('args[0]: Date objects are not JSON-native');
     expect(client.jobs).toEqual([]);
-    await client.close();
   });
 });

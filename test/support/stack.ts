@@ -19,8 +19,12 @@ export const HANDLERS = fileURLToPath(new URL('../e2e/fixtures/handlers.ts', imp
 export interface StackFunction {
   readonly class: string;
   readonly queue: string;
-  /** Export of test/e2e/fixtures/handlers.ts. */
+  /** Export of `entry`. */
   readonly handler: string;
+  /** The handler file. @defaultValue test/e2e/fixtures/handlers.ts */
+  readonly entry?: string;
+  /** The function's environment, replacing the default (REDIS_URL to this Redis; LOG_LEVEL warn). */
+  readonly environment?: Record<string, string>;
   readonly timeoutSeconds?: number;
   /** The endpoint's concurrency limit (Lambda's reserved concurrency). */
   readonly concurrency?: number;
@@ -48,12 +52,12 @@ export async function startStack(
         port: 0,
         functions: fns.map((f) => ({
           name: `fn-${f.class}`,
-          entry: HANDLERS,
+          entry: f.entry ?? HANDLERS,
           handlerExport: f.handler,
           timeoutSeconds: f.timeoutSeconds ?? 10,
           memoryMb: 256,
           concurrency: f.concurrency ?? 10,
-          environment: { REDIS_URL: redisUrl, LOG_LEVEL: 'warn', ...opts.functionEnv },
+          environment: f.environment ?? { REDIS_URL: redisUrl, LOG_LEVEL: 'warn', ...opts.functionEnv },
         })),
       });
   const routes: Route[] = [

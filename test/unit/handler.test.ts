@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Client } from '../../lib/client.js';
 import {
   DiscardJob,
   InvalidEventError,
@@ -12,6 +11,8 @@ import {
   kill,
   retryIn,
   use,
+  defineJob,
+  withinResponseLimit,
   type JobContext,
 } from '../../lib/handler.js';
 import { makeEvent, type InvocationEvent } from '../../lib/protocol/event.js';
@@ -121,26 +122,44 @@ describe('handler', () => {
       expect(left).toBeLessThanOrEqual(5000);
     });
 
-    it('creates the client only when the job uses it, once', async () => {
-      // Prepare
-      let made = 0;
-      const fake = { name: 'fake' } as unknown as Client;
-      const clientOf = () => (made++, fake);
-      const idle = jobHandler(() => undefined, { client: clientOf });
-      const busy = jobHandler((_a, job) => {
-        expect(job.client).toBe(fake);
-        expect(job.client).toBe(fake);
-      }, { client: clientOf });
+    it('sends what a job enqueues back with its success, and drops it when the job fails', async () => {
+      // Prepare: a handler that enqueues three ways, then fails when asked to
+      const Reply = defineJob<[n: number]>('ReplyJob', { queue: 'replies' });
+      const handler = jobHandler<[fail: boolean]>(async ([fail], job) => {
+        await job.client.push({ class: 'PlainJob', queue: 'plain', args: [1] });
+        await Reply.performIn(60, 2); // no client given: the job's own
+        await Reply.set({ client: job.client }).performAsync(3);
+        if (fail) throw new Error('after enqueueing');
+      });
 
       // Act
-      await runJob(idle, makeJob());
-      const afterIdle = made;
-      const out = await runJob(busy, makeJob());
+      const ok = await runJob(handler, makeJob({ args: [false] }));
+      const failed = await runJob(handler, makeJob({ args: [true] }));
 
       // Assess
-      expect(afterIdle).toBe(0);
-      expect(out.status).toBe('ok');
-      expect(made).toBe(1);
+      expect(ok.status).toBe('ok');
+      expect(ok.enqueuedJobs).toMatchObject([
+        { class: 'PlainJob', queue: 'plain', args: [1] },
+        { class: 'ReplyJob', queue: 'replies', args: [2], at: expect.any(Number) },
+        { class: 'ReplyJob', queue: 'replies', args: [3] },
+      ]);
+      expect(failed.status).toBe('failed');
+      expect(failed.enqueuedJobs).toEqual([]);
+      expect(failed).not.toHaveProperty('enqueued');
+    });
+
+    it("fails a job whose enqueues would not fit in Lambda's response, saying what to do", () => {
+      // Prepare: two jobs that each enqueued 4 MiB
+      const big = [{ queue: 'q', payload: `{"class":"X","args":["${'x'.repeat(4 * 1024 * 1024)}"],"jid":"j","queue":"q"}` }];
+      // Act
+      const out = withinResponseLimit([
+        { jid: 'a', status: 'ok', enqueued: big },
+        { jid: 'b', status: 'ok', enqueued: big },
+      ]);
+      // Assess: the first fits, the second fails with its enqueues dropped
+      expect(out[0]).toMatchObject({ jid: 'a', status: 'ok' });
+      expect(out[1]).toMatchObject({ jid: 'b', status: 'failed', error: { class: 'SidekiqLambda::ResponseTooLarge', message: expect.stringContaining('enqueued 1 job(s)') } });
+      expect(out[1]).not.toHaveProperty('enqueued');
     });
 
     it('logs JSON lines stamped with jid, class and queue, BigInt exact', async () => {
@@ -438,8 +457,8 @@ describe('handler', () => {
   describe('events', () => {
     it.each([
       [null, 'event is not an object'],
-      [{ jobs: [] }, 'event.sidekiqLambda must be 1'],
-      [{ sidekiqLambda: 1, jobs: [{ payload: { class: 'X' }, queue: 'q' }] }, 'event.jobs[0].payload must be the job JSON as a string'],
+      [{ jobs: [] }, 'event.sidekiqLambda must be 2'],
+      [{ sidekiqLambda: 2, jobs: [{ payload: { class: 'X' }, queue: 'q' }] }, 'event.jobs[0].payload must be the job JSON as a string'],
     ])('rejects an invalid event %j with a message that says what is wrong', async (event, why) => {
       const handler = jobHandler(() => undefined);
       const call = handler(event as unknown as InvocationEvent, fakeLambdaContext());
@@ -507,7 +526,7 @@ describe('handler', () => {
 
     it('runJob refuses a handler that does not answer the poller contract', async () => {
       const notAJobHandler = (async () => ({ ok: true })) as unknown as ReturnType<typeof jobHandler>;
-      await expect(runJob(notAJobHandler, makeJob())).rejects.toThrow('is not a version-1 response with 1 results');
+      await expect(runJob(notAJobHandler, makeJob())).rejects.toThrow('is not a version-2 response with 1 results');
     });
   });
 });

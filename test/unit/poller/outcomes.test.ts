@@ -15,7 +15,7 @@ describe('outcomes', () => {
   describe('planInvocation', () => {
     it('maps each result of a batch to its job', () => {
       const jobs = [makeJob('a'.repeat(24)), makeJob('b'.repeat(24))];
-      const body = { sidekiqLambda: 1, results: [{ jid: 'a', status: 'ok' }, { jid: 'b', status: 'failed', error: { class: 'TypeError', message: 'bad', backtrace: [] } }] };
+      const body = { sidekiqLambda: 2, results: [{ jid: 'a', status: 'ok' }, { jid: 'b', status: 'failed', error: { class: 'TypeError', message: 'bad', backtrace: [] } }] };
       const plans = planInvocation({ kind: 'response', body }, jobs, 100, ctx);
       expect(plans[0]).toEqual({ kind: 'ok' });
       expect(plans[1]).toMatchObject({ kind: 'failed', error: { class: 'TypeError' }, decision: { kind: 'retry', count: 0 } });

@@ -31,7 +31,7 @@ describe('sigv4', () => {
       it(`signs an Invoke exactly as the SDK's SignatureV4 does, with ${name}`, async () => {
         // Prepare: a function name that needs encoding, as an ARN with a qualifier
         const path = `/2015-03-31/functions/${encodeURIComponent('arn:aws:lambda:eu-west-1:123456789012:function:my-fn:live')}/invocations`;
-        const body = Buffer.from('{"sidekiqLambda":1,"jobs":[{"payload":"{\\"class\\":\\"É\\"}","queue":"q"}]}');
+        const body = Buffer.from('{"sidekiqLambda":2,"jobs":[{"payload":"{\\"class\\":\\"É\\"}","queue":"q"}]}');
         const now = new Date('2026-11-22T09:30:00.123Z');
         // Act
         const ours = signPost({ host: 'lambda.eu-west-1.amazonaws.com', path, body, region: 'eu-west-1', service: 'lambda', credentials: creds, amzHeaders: { 'x-amz-invocation-type': 'RequestResponse' }, contentType: 'application/json', now });

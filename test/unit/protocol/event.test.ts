@@ -19,9 +19,9 @@ describe('event', () => {
 
     it('names what is wrong with a foreign event', () => {
       expect(checkEvent(null)).toBe('event is not an object');
-      expect(checkEvent({ sidekiqLambda: 2, jobs: [] })).toBe('event.sidekiqLambda must be 1 (this handler speaks version 1; got 2)');
-      expect(checkEvent({ sidekiqLambda: 1, jobs: [{ payload: {}, queue: 'q' }] })).toBe('event.jobs[0].payload must be the job JSON as a string');
-      expect(checkEvent({ sidekiqLambda: 1, jobs: [{ payload: '{}' }] })).toBe('event.jobs[0].queue must be a string');
+      expect(checkEvent({ sidekiqLambda: 1, jobs: [] })).toBe('event.sidekiqLambda must be 2 (this handler speaks version 2; got 1): deploy the poller and the job functions from the same sidekiq-lambda release');
+      expect(checkEvent({ sidekiqLambda: 2, jobs: [{ payload: {}, queue: 'q' }] })).toBe('event.jobs[0].payload must be the job JSON as a string');
+      expect(checkEvent({ sidekiqLambda: 2, jobs: [{ payload: '{}' }] })).toBe('event.jobs[0].queue must be a string');
     });
   });
 
@@ -50,7 +50,7 @@ describe('event', () => {
     it('fails every job when the version or results are missing', () => {
       expect(readResponse({ results: [] }, JIDS)[1]).toMatchObject({
         jid: JIDS[1],
-        error: { message: "the function's response lacks sidekiqLambda: 1 and results; was it written with jobHandler()?" },
+        error: { message: "the function's response lacks sidekiqLambda: 2 and results; was it written with jobHandler()?" },
       });
     });
 
