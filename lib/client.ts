@@ -10,6 +10,8 @@
  *    interval, otherwise an epoch; a time not in the future means now.
  * 3. `defineJob`: a typed handle on a Ruby class (plain Sidekiq or ActiveJob).
  * 4. One client per process from `REDIS_URL`, reused across Lambda invocations.
+ * 5. Honour the routing table (cached for a couple of seconds): the share of a routed class's jobs
+ *    that runs on Lambda goes to the class's Lambda queue, marked with its original queue.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -21,6 +23,8 @@ import { DEFAULT_SIDEKIQ_VERSION, score, writeTimestamp, type EpochMs, type Side
 import { JobValidationError, generateJid, validateArgs, validateClass, validateJid, validateQueue, validateRetry } from './protocol/validate.js';
 import { activeJobWrapperClass, wrapActiveJob } from './protocol/activejob.js';
 import type { RetryOption } from './protocol/job.js';
+import { decideRoute, jidDraw, routedClass, ROUTED_FROM, type RoutingView } from './protocol/routing.js';
+import { loadView, RoutingCache } from './routing/table.js';
 
 /** Options Sidekiq reads from a job; anything else passes through as a custom top-level key. */
 export interface JobOptions {
@@ -65,6 +69,12 @@ export interface ClientOptions {
   sidekiqVersion?: SidekiqVersion;
   /** Injected clock, for tests. @defaultValue Date.now */
   now?: () => EpochMs;
+  /**
+   * Send the share of a routed class that runs on Lambda to its Lambda queue, as the Ruby
+   * middleware does (`sidekiq-lambda route`). The table is read at most every couple of seconds.
+   * @defaultValue true
+   */
+  routing?: boolean;
 }
 
 /** A job's payload text with its options rendered; `render` adds one job's args and jid. */
@@ -98,6 +108,7 @@ export class Client {
   private readonly ownsConnection: boolean;
   /** The clock (injectable for tests). */
   readonly now: () => EpochMs;
+  private readonly routing?: RoutingCache;
 
   constructor(opts: ClientOptions = {}) {
     if (typeof opts.redis === 'object') {
@@ -112,6 +123,27 @@ export class Client {
     this.keys = makeKeys(opts.namespace);
     this.version = opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION;
     this.now = opts.now ?? Date.now;
+    if (opts.routing !== false) this.routing = new RoutingCache(() => loadView(this.redis, this.keys));
+  }
+
+  /**
+   * The routing hook: the view when `item`'s class has a route (so its jobs need a fixed jid and a
+   * decision), else undefined — an unrouted class's payload is exactly as without routing.
+   */
+  private async routes(item: { class: string; wrapped?: unknown }): Promise<RoutingView | undefined> {
+    if (!this.routing) return undefined;
+    const view = await this.routing.get();
+    return view.routes.has(routedClass(item as { class: string; wrapped?: string })) ? view : undefined;
+  }
+
+  /** `item` as the route sends the job `jid`: its Lambda share on the class's Lambda queue, marked with its queue. */
+  private routed<T extends JobOptions & { class: string; wrapped?: unknown }>(view: RoutingView | undefined, item: T, jid: string): T {
+    if (!view) return item;
+    const cls = routedClass(item as { class: string; wrapped?: string });
+    const d = view.declared.get(cls);
+    const queue = item.queue ?? 'default';
+    if (!d || d.lambdaQueue === queue || decideRoute(view.routes, cls, jidDraw(jid)) !== 'lambda') return item;
+    return { ...item, queue: d.lambdaQueue, [ROUTED_FROM]: queue };
   }
 
   /**
@@ -157,7 +189,13 @@ export class Client {
    * `Sidekiq::Client.push` does); otherwise to its queue. Returns the jid.
    */
   async push(item: PushItem): Promise<string> {
-    const { at, ...rest } = item;
+    const { at, ...given } = item;
+    const view = await this.routes(given);
+    let rest = given;
+    if (view) {
+      const jid = given.jid ?? generateJid(); // fixed now: the route's decision depends on it
+      rest = this.routed(view, { ...given, jid }, jid);
+    }
     const now = this.now();
     if (at !== undefined) {
       const when = toEpochMs(at, 'at');
@@ -196,10 +234,12 @@ export class Client {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new JobValidationError('batchSize', 'must be a positive integer');
     const now = this.now();
     const jids: string[] = [];
+    const view = await this.routes(rest);
     // Options are the same for every job: validate and render them once (lazily, so an empty
     // list is a no-op as in Sidekiq), then each job costs its args check and two concatenations.
-    let immediate: PayloadTemplate | undefined;
-    let scheduled: PayloadTemplate | undefined;
+    // A routed class has two variants: Ruby's share, and Lambda's on the class's Lambda queue.
+    const immediates = new Map<string, PayloadTemplate>();
+    const scheduleds = new Map<string, PayloadTemplate>();
     for (let start = 0; start < list.length; start += batchSize) {
       const m = this.redis.pipeline();
       const byQueue = new Map<string, string[]>();
@@ -211,11 +251,15 @@ export class Client {
         validateArgs(args, `args[${i}]`);
         const jid = random.slice(24 * (i - start), 24 * (i - start + 1));
         const atI = Array.isArray(at) ? at[i] : at;
+        const options = this.routed(view, rest, jid);
+        const variant = options === rest ? '' : 'lambda';
         if (atI !== undefined) {
-          scheduled ??= this.template(rest, now);
+          let scheduled = scheduleds.get(variant);
+          if (!scheduled) scheduleds.set(variant, (scheduled = this.template(options, now)));
           m.zadd(this.keys.schedule, score(toEpochMs(atI, Array.isArray(at) ? `at[${i}]` : 'at')), scheduled.render(args, jid));
         } else {
-          immediate ??= this.template(rest, now, now);
+          let immediate = immediates.get(variant);
+          if (!immediate) immediates.set(variant, (immediate = this.template(options, now, now)));
           let q = byQueue.get(immediate.queue);
           if (!q) byQueue.set(immediate.queue, (q = []));
           q.push(immediate.render(args, jid));
