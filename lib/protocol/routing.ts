@@ -61,7 +61,7 @@ export type RouteDecision = 'unrouted' | 'hold' | 'ruby' | 'lambda';
  * the same number (`SidekiqLambda::Routing.jid_draw`).
  *
  * @example
- * jidDraw('6cb5902100bdc6bb63743e09') // 0.7443… on both sides
+ * jidDraw('6cb5902100bdc6bb63743e09') // 0.98501966… on both sides
  */
 export function jidDraw(jid: string): number {
   let h = 0x811c9dc5;
