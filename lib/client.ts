@@ -132,6 +132,7 @@ export class Client {
    */
   private async routes(item: { class: string; wrapped?: unknown }): Promise<RoutingView | undefined> {
     if (!this.routing) return undefined;
+    await this.ready(); // an unreachable Redis fails here, bounded and naming the server
     const view = await this.routing.get();
     return view.routes.has(routedClass(item as { class: string; wrapped?: string })) ? view : undefined;
   }
