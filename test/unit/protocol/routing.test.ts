@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   decideRoute,
@@ -255,6 +256,15 @@ describe('routing', () => {
     it("bucket durations as Sidekiq's histogram does, and pick the layouts a version reads", () => {
       expect([0, 19, 20, 280, 334999, 335000, 1e9].map(histogramBucket)).toEqual([0, 0, 1, 7, 24, 25, 25]);
       expect([metricLayouts(6), metricLayouts(7), metricLayouts(8)]).toEqual([[], [7, 8], [8]]);
+    });
+  });
+
+  describe('the Ruby gem', () => {
+    it('carries the same move and rewrite scripts as lib/redis, byte for byte', () => {
+      for (const f of ['move-2n.lua', 'rewrite-1.lua']) {
+        const read = (p: string): string => readFileSync(new URL(p, import.meta.url), 'utf8');
+        expect([f, read(`../../../ruby/sidekiq-lambda/lib/sidekiq_lambda/${f}`)]).toEqual([f, read(`../../../lib/redis/${f}`)]);
+      }
     });
   });
 });

@@ -46,14 +46,14 @@ module SidekiqLambda
       return nil if view.empty?
       cls = Routing.routed_class(job)
       return nil unless view.routes.key?(cls)
-      kind, dest, payload, side = Routing.placement(view, job, queue)
-      case kind
-      when :hold
-        push(redis, Store.held(cls), nil, payload)
+      place = Routing.placement(view, job, queue)
+      case place[0]
+      when :hold # [:hold, job]
+        push(redis, Store.held(cls), nil, place[1])
         true
-      when :move
-        return nil unless side == :lambda # on Ruby's side already: run it
-        push(redis, "queue:#{dest}", dest, payload)
+      when :move # [:move, queue, job, side]
+        return nil unless place[3] == :lambda # on Ruby's side already: run it
+        push(redis, "queue:#{place[1]}", place[1], place[2])
         true
       end
     end
