@@ -179,6 +179,8 @@ describe('resilience', () => {
     const [jid] = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[1]] });
     const inflightKey = await eventually(async () => (await redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await redis.llen(inflightKey)) === 1);
+    // In flight is not yet running: its invocation starts once its class lease is granted (a write).
+    await eventually(() => stack.running.poller.running() === 1, 10_000, 'the job running');
     // Act: Redis refuses every write while the job finishes (a replica of a master that is gone)…
     await redis.replicaof('127.0.0.1', '1');
     await eventually(() => stack.logs.some((l) => String(l.msg).startsWith("could not write a job's outcome")), 10_000, 'a refused write');
