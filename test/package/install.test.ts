@@ -96,7 +96,7 @@ describe('npm pack', () => {
     // Assess
     tarball = join(WORK, readdirSync(WORK).find((f) => f.endsWith('.tgz'))!);
     const listed = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['bin/sidekiq-lambda.js', 'dist/index.js', 'dist/handler.js', 'dist/testing.js', 'dist/infra.js', 'dist/cli.js', 'dist/scheduler.js', 'dist/cjs/index.cjs', 'dist/cjs/handler.cjs', 'dist/cjs/testing.cjs', 'dist/cjs/infra.cjs', 'dist/cjs/package.json', 'dist/types/lib/handler.d.ts', 'dist/cjs/types/infra/index.d.ts', 'dist/container/cli.mjs', 'Dockerfile', '.dockerignore', 'LICENSE', 'README.md', 'package.json']) {
+    for (const f of ['bin/sidekiq-lambda.js', 'dist/index.js', 'dist/handler.js', 'dist/testing.js', 'dist/infra.js', 'dist/cli.js', 'dist/scheduler.js', 'dist/cjs/index.cjs', 'dist/cjs/handler.cjs', 'dist/cjs/testing.cjs', 'dist/cjs/infra.cjs', 'dist/cjs/package.json', 'dist/types/lib/handler.d.ts', 'dist/cjs/types/infra/index.d.ts', 'dist/container/cli.mjs', 'Dockerfile', '.dockerignore', 'LICENSE', 'README.md', 'package.json', 'ruby/sidekiq-lambda/sidekiq-lambda.gemspec', 'ruby/sidekiq-lambda/lib/sidekiq_lambda.rb']) {
       expect(listed, f).toContain(f);
     }
     expect(listed.filter((f) => /^(lib|infra|functions|test|scripts|bench)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
