@@ -109,6 +109,8 @@ describe('resilience', () => {
     const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[4], [4], [4]] });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await t.redis.llen(inflightKey)) === 3);
+    // In flight is not yet running: each invocation starts once its class lease is granted.
+    await eventually(() => lambda.stats()['fn-SlowJob']?.active === 3, 10_000, 'three invocations running');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await t.redis.llen(inflightKey)).toBe(3);
