@@ -94,6 +94,7 @@ describe('resilience', () => {
     await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 20 }, () => [1.5]) });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await t.redis.llen(inflightKey)) === 10);
+    await eventually(() => lambda.stats()['fn-SlowJob']?.active === 5, 10_000, 'five invocations running');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await t.redis.llen(inflightKey)).toBe(0);
