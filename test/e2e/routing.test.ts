@@ -57,12 +57,16 @@ async function runs(): Promise<{ ruby: Map<string, number>; lambda: Map<string, 
 }
 
 forEachSidekiq((sk) => describe('routing with both sides running', () => {
-  it('a 10% canary over 2,000 jobs on a queue shared with Ruby-only classes: each job once, on the side its jid draws', async () => {
-    // Prepare: the poller declares TrackUserJob and an ActiveJob class, both sharing `default` with Ruby
-    await stack([track('ok', { concurrency: 20 }), { class: 'TrackUserActiveJob', queue: 'default', shared: true, handler: 'ok' }]);
+  it('a 10% canary over 2,000 jobs on a queue shared with Ruby-only classes, two pollers and two Sidekiq processes: each job once, on the side its jid draws', async () => {
+    // Prepare: two pollers declare TrackUserJob and an ActiveJob class, both sharing `default` with Ruby; two
+    // Sidekiq processes drain `default`
+    const fns = [track('ok', { concurrency: 20 }), { class: 'TrackUserActiveJob', queue: 'default', shared: true, handler: 'ok' }];
+    const first = await stack(fns);
+    const second = await startStack(t.url, [], {}, { lambdaUrl: first.lambdaUrl, extraRoutes: fns.map((f) => ({ class: f.class, queue: f.queue, function: `fn-${f.class}`, timeoutSeconds: 10, concurrency: 20, batchSize: 1, shared: true })) });
+    cleanups.push(() => second.close());
     await applyRoute(t.redis, K, 'TrackUserJob', { percent: 10 }, { by: 'test', migrate: false, io: quiet });
     await applyRoute(t.redis, K, 'TrackUserActiveJob', { percent: 50 }, { by: 'test', migrate: false, io: quiet });
-    const server = await sidekiq(sk, { concurrency: 10 });
+    const servers = await Promise.all([sidekiq(sk, { concurrency: 5 }), sidekiq(sk, { concurrency: 5 })]);
     // Act: Rails enqueues 2,000 TrackUserJobs (push_bulk and perform_async), 200 Ruby-only jobs and 100 ActiveJobs
     const out = ruby<{ track: string[]; plain: string[]; aj: string[] }>(sk, `
       track = Sidekiq::Client.push_bulk("class" => TrackUserJob, "args" => (1..1000).map { |i| [i] })
@@ -88,8 +92,10 @@ forEachSidekiq((sk) => describe('routing with both sides running', () => {
     expect(out.aj.filter((j) => r.lambda.has(j)).sort()).toEqual(out.aj.filter((j) => jidDraw(j) < 0.5).sort());
     for (const jid of out.plain) expect(r.ruby.get(jid)).toBe(1); // Ruby-only classes untouched
     expect([await t.redis.zcard('retry'), await t.redis.zcard('dead'), await t.redis.llen('queue:default'), await t.redis.llen('queue:lambda.TrackUserJob')]).toEqual([0, 0, 0, 0]);
-    // Both sides' last hour (Ruby flushes its stats at shutdown, the poller at stop)
-    await server.stop();
+    // Both sides ran it, on each side in both processes; and both sides' last hour (Ruby flushes its stats at
+    // shutdown, the poller at stop)
+    for (const s of [first, second]) expect((s.running.poller.snapshot() as { classes: Record<string, { processed: number }> }).classes.TrackUserJob!.processed).toBeGreaterThan(0);
+    await Promise.all(servers.map((s) => s.stop()));
     for (const c of cleanups.splice(0).reverse()) await c();
     const hour = (await readSideStats(t.redis, K, Date.now())).get('TrackUserJob')!;
     expect([hour.ruby.processed, hour.lambda.processed]).toEqual([2000 - onLambda.length, onLambda.length]);

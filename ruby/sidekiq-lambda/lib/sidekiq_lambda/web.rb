@@ -81,9 +81,11 @@ module SidekiqLambda
   end
 end
 
-if Sidekiq::Web.method(:register).parameters.any? { |_, name| name == :tab }
+if Sidekiq::Web.respond_to?(:configure) # 8.0+: Sidekiq::Web.register is deprecated
+  Sidekiq::Web.configure { |config| config.register(SidekiqLambda::Web, name: "lambda", tab: "Lambda", index: "lambda") }
+elsif Sidekiq::Web.method(:register).parameters.any? { |_, name| name == :tab } # 7.x
   Sidekiq::Web.register(SidekiqLambda::Web, name: "lambda", tab: "Lambda", index: "lambda")
-else
+else # 6.x
   Sidekiq::Web.register(SidekiqLambda::Web)
   Sidekiq::Web.tabs["Lambda"] = "lambda"
 end
