@@ -55,7 +55,13 @@ function defaultBy(): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Why `req` is refused for `cls`, or undefined. */
+/**
+ * Why `req` is refused for `cls`, or undefined: a Lambda share for a class no running poller declares, a
+ * Ruby share for a class whose queue the poller drains.
+ *
+ * @example
+ * refusal(view, 'NewJob', { percent: 10 }, Date.now()) // "NewJob cannot run on Lambda: no running poller declares it. …"
+ */
 export function refusal(view: RoutingView, cls: string, req: RouteRequest, now: number): string | undefined {
   if (!('percent' in req)) return undefined;
   const d = view.declared.get(cls);
@@ -155,7 +161,12 @@ function fmtChange(r: RouteChangeRecord): string {
   return `  ${new Date(r.at).toISOString()}  ${r.class}: ${r.from} → ${r.to}  by ${r.by}`;
 }
 
-/** Changes a route, then (unless told not to) migrates the class's waiting jobs. */
+/**
+ * Changes a route, then (unless told not to) migrates the class's waiting jobs once every process has the route.
+ *
+ * @example
+ * await applyRoute(redis, keys(), 'TrackUserJob', { percent: 0 }, { by: 'alice', migrate: true, io: processIo });
+ */
 export async function applyRoute(
   redis: Redis,
   keys: Keys,
@@ -181,7 +192,12 @@ export async function applyRoute(
   return 0;
 }
 
-/** `sidekiq-lambda route …` */
+/**
+ * `sidekiq-lambda route …`
+ *
+ * @example
+ * await routeCommand()(['TrackUserJob', '--lambda', '10%']);
+ */
 export function routeCommand(io: Io = processIo): (argv: string[]) => Promise<number> {
   return async (argv) => {
     const { values, positionals } = parseArgs({

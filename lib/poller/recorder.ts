@@ -19,6 +19,12 @@ export interface RecorderOptions {
   readonly intervalMs?: number;
 }
 
+/**
+ * @example
+ * const recorder = new RunRecorder({ redis, keys, version: 7, log });
+ * counters.onRun = (cls, ok, ms) => recorder.record(cls, ok, ms);
+ * recorder.start();
+ */
 export class RunRecorder {
   private readonly side = new SideStats('lambda');
   private readonly metrics: JobMetrics;

@@ -43,6 +43,14 @@ export interface RouterOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The poller's router, started and stopped by the poller (lib/poller/poller.ts).
+ *
+ * @example
+ * const router = new Router({ redis, keys, fetcher, routes, drained: queueNames, identity, log, givenUp: () => false });
+ * await router.start();
+ * router.route(job) // undefined: run it here; or the promise of its forward
+ */
 export class Router {
   private readonly cache: RoutingCache;
   private readonly drained: Set<string>;

@@ -93,6 +93,12 @@ export function describeRoute(entry: Pick<RouteEntry, 'percent' | 'paused'> | un
   return entry.paused ? `paused (${side})` : side;
 }
 
+/**
+ * A percentage as `route` prints it.
+ *
+ * @example
+ * formatPercent(12.5) // "12.5%"
+ */
 export function formatPercent(p: number): string {
   return `${Number.isInteger(p) ? p : p.toFixed(2).replace(/0+$/, '')}%`;
 }
@@ -110,29 +116,56 @@ export function parsePercent(text: string): number {
   return n;
 }
 
-/** Reads a table entry; undefined for anything unreadable (treated as no entry, never a crash). */
+/**
+ * Reads a table entry; undefined for anything unreadable (treated as no entry, never a crash).
+ *
+ * @example
+ * readRouteEntry('{"percent":10,"paused":false}') // { percent: 10, paused: false, by: '', at: 0 }
+ */
 export function readRouteEntry(text: string | null | undefined): RouteEntry | undefined {
   const v = parseObject(text);
   if (!v || typeof v.percent !== 'number' || !(v.percent >= 0 && v.percent <= 100)) return undefined;
   return { percent: v.percent, paused: v.paused === true, by: typeof v.by === 'string' ? v.by : '', at: typeof v.at === 'number' ? v.at : 0 };
 }
 
+/**
+ * The JSON a table entry is stored as (the Ruby side reads the same fields).
+ *
+ * @example
+ * writeRouteEntry({ percent: 10, paused: false, by: 'ops', at: 0 }) // '{"percent":10,"paused":false,"by":"ops","at":0}'
+ */
 export function writeRouteEntry(e: RouteEntry): string {
   return JSON.stringify({ percent: e.percent, paused: e.paused, by: e.by, at: e.at });
 }
 
-/** Reads a published declaration; undefined when unreadable. */
+/**
+ * Reads a published declaration; undefined when unreadable.
+ *
+ * @example
+ * readDeclaration('{"queue":"default","shared":true,"lambdaQueue":"lambda.A"}')?.lambdaQueue // 'lambda.A'
+ */
 export function readDeclaration(text: string | null | undefined): Declaration | undefined {
   const v = parseObject(text);
   if (!v || typeof v.queue !== 'string' || typeof v.lambdaQueue !== 'string') return undefined;
   return { queue: v.queue, shared: v.shared === true, lambdaQueue: v.lambdaQueue, by: typeof v.by === 'string' ? v.by : '', at: typeof v.at === 'number' ? v.at : 0 };
 }
 
+/**
+ * The JSON a declaration is published as.
+ *
+ * @example
+ * writeDeclaration({ queue: 'default', shared: true, lambdaQueue: 'lambda.A', by: 'host:1:ab', at: 0 })
+ */
 export function writeDeclaration(d: Declaration): string {
   return JSON.stringify({ queue: d.queue, shared: d.shared, lambdaQueue: d.lambdaQueue, by: d.by, at: d.at });
 }
 
-/** Builds a view from the two hashes as HGETALL returns them. */
+/**
+ * Builds a view from the two hashes as HGETALL returns them; unreadable entries are left out.
+ *
+ * @example
+ * readView(await redis.hgetall(k.routes), await redis.hgetall(k.declared))
+ */
 export function readView(routes: Record<string, string>, declared: Record<string, string>): RoutingView {
   const r = new Map<string, RouteEntry>();
   for (const [cls, text] of Object.entries(routes)) {
@@ -157,7 +190,12 @@ function parseObject(text: string | null | undefined): Record<string, unknown> |
   }
 }
 
-/** The class a job is routed by: the ActiveJob class for wrapped jobs, else `class`. */
+/**
+ * The class a job is routed by: the ActiveJob class for wrapped jobs, else `class`.
+ *
+ * @example
+ * routedClass({ class: 'Sidekiq::ActiveJob::Wrapper', wrapped: 'WelcomeJob' }) // 'WelcomeJob'
+ */
 export function routedClass(job: Pick<JobPayload, 'class' | 'wrapped'>): string {
   return typeof job.wrapped === 'string' && job.wrapped !== '' ? job.wrapped : job.class;
 }
@@ -166,6 +204,9 @@ export function routedClass(job: Pick<JobPayload, 'class' | 'wrapped'>): string 
  * The queue a job returns to on Ruby's side: `routed_from` when marked; the declared queue when it
  * sits unmarked on the class's Lambda queue (a retry written there before marking existed); else
  * its `queue` (`default` when absent, as Sidekiq's client).
+ *
+ * @example
+ * originalQueue({ class: 'A', queue: 'lambda.A', routed_from: 'low' }, view) // 'low'
  */
 export function originalQueue(job: Pick<JobPayload, 'class' | 'wrapped' | 'queue'> & Record<string, unknown>, view: RoutingView): string {
   const from = job[ROUTED_FROM];
@@ -175,12 +216,23 @@ export function originalQueue(job: Pick<JobPayload, 'class' | 'wrapped' | 'queue
   return d && d.shared && q === d.lambdaQueue ? d.queue : q;
 }
 
-/** The payload as it waits on the Lambda side: `queue` set to the Lambda queue, `routed_from` appended (Ruby's Hash#[]= order). */
+/**
+ * The payload as it waits on the Lambda side: `queue` set to the Lambda queue, `routed_from` appended (Ruby's
+ * Hash#[]= order); every other byte kept.
+ *
+ * @example
+ * markPayload('{"queue":"default","class":"A"}', 'lambda.A', 'default') // '{"queue":"lambda.A","class":"A","routed_from":"default"}'
+ */
 export function markPayload(raw: string, lambdaQueue: string, from: string): string {
   return withFields(raw, { queue: lambdaQueue, [ROUTED_FROM]: from });
 }
 
-/** The payload as it waits on Ruby's side: `queue` set back, `routed_from` removed; every other byte kept. */
+/**
+ * The payload as it waits on Ruby's side: `queue` set back, `routed_from` removed; every other byte kept.
+ *
+ * @example
+ * unmarkPayload('{"queue":"lambda.A","class":"A","routed_from":"default"}', 'default') // '{"queue":"default","class":"A"}'
+ */
 export function unmarkPayload(raw: string, queue: string): string {
   return withFields(raw, { queue, [ROUTED_FROM]: undefined });
 }

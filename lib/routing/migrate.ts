@@ -83,6 +83,9 @@ export async function migrateClass(ctx: MigrationContext, cls: string, view?: Ro
 /**
  * Releases a class's held jobs to where the table now sends them, in their order (a resume). Held
  * jobs of a class still paused stay. Returns the number released.
+ *
+ * @example
+ * await releaseHeld({ redis, keys: keys() }, 'TrackUserJob') // 120
  */
 export async function releaseHeld(ctx: MigrationContext, cls: string, view?: RoutingView): Promise<number> {
   registerScripts(ctx.redis);
@@ -177,6 +180,10 @@ export interface ClassCounts {
  * Counts each class's waiting jobs per side: on its Lambda queue (its length), on the Ruby queue it
  * shares, in `schedule` and `retry` (marked entries are Lambda's), and held. Lists and sets are
  * read up to `limit` entries each.
+ *
+ * @example
+ * (await countJobs(redis, keys(), view, ['TrackUserJob'])).get('TrackUserJob')
+ * // { ruby: { queued: 3, scheduled: 0, retries: 1 }, lambda: { queued: 1, … }, held: 0, partial: false }
  */
 export async function countJobs(redis: Redis, keys: Keys, view: RoutingView, classes: readonly string[], limit = 10_000): Promise<Map<string, ClassCounts>> {
   const out = new Map<string, ClassCounts>(classes.map((c) => [c, { ruby: { queued: 0, scheduled: 0, retries: 0 }, lambda: { queued: 0, scheduled: 0, retries: 0 }, held: 0, partial: false }]));

@@ -68,7 +68,12 @@ export class SideStats {
   }
 }
 
-/** The last `minutes` minutes per class and side (classes that ran on neither side are absent). */
+/**
+ * The last `minutes` minutes per class and side (classes that ran on neither side are absent).
+ *
+ * @example
+ * (await readSideStats(redis, keys(), Date.now())).get('TrackUserJob')?.lambda // { processed: 200, failed: 1, ms: 16_000, avgMs: 80 }
+ */
 export async function readSideStats(redis: Redis, keys: Keys, now: number, minutes = 60): Promise<Map<string, Record<Side, SideFigures>>> {
   const p = redis.pipeline();
   for (let i = 0; i < minutes; i++) p.hgetall(keys.routeStats(now - i * 60_000));

@@ -31,7 +31,13 @@ export const DECLARATION_FRESH_MS = 10 * 60 * 1000;
 /** How often a poller publishes its declarations again (their `at`). */
 export const DECLARATION_REFRESH_MS = 60 * 1000;
 
-/** Reads the table and the declarations (one round trip). */
+/**
+ * Reads the table and the declarations (one round trip).
+ *
+ * @example
+ * const view = await loadView(redis, keys());
+ * view.routes.get('TrackUserJob') // { percent: 10, paused: false, by: 'alice@laptop', at: … }
+ */
 export async function loadView(redis: Redis, keys: Keys): Promise<RoutingView> {
   const res = await redis.pipeline().hgetall(keys.routes).hgetall(keys.declared).exec();
   if (!res) throw new Error('reading the routing table: pipeline aborted');
@@ -120,6 +126,9 @@ export function nextEntry(current: RouteEntry | undefined, req: RouteRequest, by
 /**
  * Writes a class's new entry (or removes it) and logs the change, in one MULTI.
  * Returns the entry before and after.
+ *
+ * @example
+ * await changeRoute(redis, keys(), 'TrackUserJob', { percent: 10, paused: false, by: 'alice', at: Date.now() }, 'alice', Date.now());
  */
 export async function changeRoute(redis: Redis, keys: Keys, cls: string, next: RouteEntry | undefined, by: string, at: number): Promise<{ before?: RouteEntry; after?: RouteEntry }> {
   const before = readRouteEntry(await redis.hget(keys.routes, cls));
@@ -134,7 +143,12 @@ export async function changeRoute(redis: Redis, keys: Keys, cls: string, next: R
   return { before, after: next };
 }
 
-/** The latest changes, newest first; of one class when `cls` is given. */
+/**
+ * The latest changes, newest first; of one class when `cls` is given.
+ *
+ * @example
+ * (await routeLog(redis, keys(), 'TrackUserJob', 1))[0] // { at, by: 'alice', class: 'TrackUserJob', from: 'unrouted', to: 'lambda 10%' }
+ */
 export async function routeLog(redis: Redis, keys: Keys, cls?: string, limit = 20): Promise<RouteChangeRecord[]> {
   const out: RouteChangeRecord[] = [];
   for (const text of await redis.lrange(keys.routeLog, 0, ROUTE_LOG_MAX - 1)) {
@@ -149,18 +163,33 @@ export async function routeLog(redis: Redis, keys: Keys, cls?: string, limit = 2
   return out;
 }
 
-/** A declared route as published: the queue the poller drains for it, and whether Ruby shares its queue. */
+/**
+ * A declared route as published: the queue the poller drains for it, and whether Ruby shares its queue.
+ *
+ * @example
+ * declarationOf({ class: 'A', queue: 'default', shared: true, … }, 'host:1:ab', Date.now()).lambdaQueue // 'lambda.A'
+ */
 export function declarationOf(route: Route, by: string, at: number): Declaration {
   return { queue: route.queue, shared: route.shared === true, lambdaQueue: lambdaQueueOf(route), by, at };
 }
 
-/** Publishes (or refreshes) a poller's declarations: one HSET. */
+/**
+ * Publishes (or refreshes) a poller's declarations: one HSET.
+ *
+ * @example
+ * await publishDeclarations(redis, keys(), config.routes, poller.identity, Date.now());
+ */
 export async function publishDeclarations(redis: Redis, keys: Keys, routes: readonly Route[], by: string, at: number): Promise<void> {
   if (routes.length === 0) return;
   await redis.hset(keys.declared, Object.fromEntries(routes.map((r) => [r.class, writeDeclaration(declarationOf(r, by, at))])));
 }
 
-/** Whether a declaration is a running poller's (published within {@link DECLARATION_FRESH_MS}). */
+/**
+ * Whether a declaration is a running poller's (published within {@link DECLARATION_FRESH_MS}).
+ *
+ * @example
+ * isFresh(view.declared.get('TrackUserJob'), Date.now()) // false: no poller declares it any more
+ */
 export function isFresh(d: Declaration | undefined, now: number): boolean {
   return d !== undefined && now - d.at <= DECLARATION_FRESH_MS;
 }

@@ -35,7 +35,12 @@ export function histogramBucket(ms: number): number {
   return i < 0 ? BUCKET_INTERVALS.length - 1 : i;
 }
 
-/** Which layouts a Redis read by Sidekiq `version` (the oldest reading it) needs: 7 may mean 7 or 8. */
+/**
+ * Which layouts a Redis read by Sidekiq `version` (the oldest reading it) needs: 7 may mean 7 or 8.
+ *
+ * @example
+ * metricLayouts(7) // [7, 8]
+ */
 export function metricLayouts(version: SidekiqVersion): (7 | 8)[] {
   return version === 6 ? [] : version === 7 ? [7, 8] : [8];
 }
