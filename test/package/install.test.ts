@@ -85,7 +85,7 @@ function node22Env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 describe('npm pack', () => {
-  it('builds at prepack and ships built JavaScript, CommonJS, declarations, the Dockerfile and the poller bundle — no sources', { timeout: 5 * MINUTE }, () => {
+  it('builds at prepack and ships built JavaScript, CommonJS, declarations, the Dockerfile, the poller bundle and the Rails gem — no sources', { timeout: 5 * MINUTE }, () => {
     // Prepare: a copy of the work tree (tracked and new files, not dist/ or node_modules/), sharing node_modules.
     const src = join(WORK, 'src');
     const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
