@@ -24,6 +24,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ResolvedJob } from '../lib/jobs.js';
+import { lambdaQueueOf } from '../lib/config.js';
 import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lib/poller/metrics.js';
 import type { AlarmThresholds } from './props.js';
 import type { ManagedRedis } from './redis.js';
@@ -216,13 +217,15 @@ export class Monitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }, this.routeAlarms));
     if (fn) this.watchFunction(job, fn, id);
-    if (this.queueLatency.has(job.queue)) return;
-    const byQueue = (name: string) => this.metric(name, cloudwatch.Stats.MAXIMUM, { [DIMENSION.queue]: job.queue }).with({ label: job.queue });
+    // The queue the poller drains for the class (a class sharing Ruby's queue: its Lambda queue).
+    const queue = lambdaQueueOf(job);
+    if (this.queueLatency.has(queue)) return;
+    const byQueue = (name: string) => this.metric(name, cloudwatch.Stats.MAXIMUM, { [DIMENSION.queue]: queue }).with({ label: queue });
     this.graphs.latency.addLeftMetric(byQueue(METRIC.queueLatency));
     this.graphs.backlog.addLeftMetric(byQueue(METRIC.queueBacklog));
-    this.queueLatency.set(job.queue, this.alarm(`QueueLatency${constructId(job.queue)}`, {
-      alarmDescription: `Queue ${job.queue}: the oldest job has waited over ${this.props.queueLatencyAlarmSeconds} s for 3 minutes`,
-      metric: this.metric(METRIC.queueLatency, cloudwatch.Stats.MAXIMUM, { [DIMENSION.queue]: job.queue }),
+    this.queueLatency.set(queue, this.alarm(`QueueLatency${constructId(queue)}`, {
+      alarmDescription: `Queue ${queue}: the oldest job has waited over ${this.props.queueLatencyAlarmSeconds} s for 3 minutes`,
+      metric: this.metric(METRIC.queueLatency, cloudwatch.Stats.MAXIMUM, { [DIMENSION.queue]: queue }),
       threshold: this.props.queueLatencyAlarmSeconds,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,

@@ -8,6 +8,7 @@ import { initCommand } from './cli/init.js';
 import { opsCommand, OPS_SUMMARIES as OPS } from './cli/ops.js';
 import { pollerCommand } from './cli/poller.js';
 import { cronCommand, CRON_SUMMARY } from './cli/cron.js';
+import { routeCommand } from './cli/route.js';
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -31,6 +32,7 @@ export const COMMANDS: Record<string, Entry> = {
   clear: { summary: OPS.clear!, run: opsCommand('clear') },
   scheduler: { summary: OPS.scheduler!, run: opsCommand('scheduler') },
   cron: { summary: CRON_SUMMARY, run: (argv) => cronCommand(argv) },
+  route: { summary: 'move a job class between Ruby and Lambda: route [C] [--lambda 10% | --ruby | --pause | --resume]; alone, every class with its jobs per side', run: routeCommand() },
 };
 
 export function usage(): string {

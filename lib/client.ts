@@ -6,7 +6,9 @@
  * Tasks:
  * 1. Write immediate jobs with `SADD queues` + `LPUSH queue:<q>` and future ones with `ZADD
  *    schedule` (score in float seconds) — one round trip per batch.
- * 2. One client per process from `REDIS_URL`, reused across Lambda invocations (`getClient`), and
+ * 2. Honour the routing table (cached for a couple of seconds): the share of a routed class's jobs
+ *    that runs on Lambda goes to the class's Lambda queue, marked with its original queue.
+ * 3. One client per process from `REDIS_URL`, reused across Lambda invocations (`getClient`), and
  *    `defineJob` falling back to it outside a job handler.
  */
 import type { Redis } from 'ioredis';
@@ -15,7 +17,9 @@ import { clientConfigFromEnv, redisUrlOf } from './config.js';
 import { keys as makeKeys, type Keys } from './protocol/keys.js';
 import { score } from './protocol/time.js';
 import type { Enqueue } from './protocol/event.js';
-import { Producer, type ProducerOptions } from './producer/producer.js';
+import { Producer, type JobOptions, type Placement, type ProducerOptions } from './producer/producer.js';
+import { decideRoute, jidDraw, routedClass, ROUTED_FROM, type RoutingView } from './protocol/routing.js';
+import { loadView, RoutingCache } from './routing/table.js';
 import { defineJobWith } from './producer/job.js';
 
 export { Producer, type JobOptions, type PushItem, type BulkItem, type ProducerOptions } from './producer/producer.js';
@@ -26,6 +30,12 @@ export interface ClientOptions extends ProducerOptions {
   redis?: string | Redis;
   /** The redis-namespace prefix of a Sidekiq 6 app. @defaultValue none */
   namespace?: string;
+  /**
+   * Send the share of a routed class that runs on Lambda to its Lambda queue, as the Ruby
+   * middleware does (`sidekiq-lambda route`). The table is read at most every couple of seconds.
+   * @defaultValue true
+   */
+  routing?: boolean;
 }
 
 /**
@@ -40,6 +50,7 @@ export class Client extends Producer {
   readonly keys: Keys;
   private readonly url: string;
   private readonly ownsConnection: boolean;
+  private readonly routing?: RoutingCache;
 
   constructor(opts: ClientOptions = {}) {
     super(opts);
@@ -53,6 +64,19 @@ export class Client extends Producer {
       this.ownsConnection = true;
     }
     this.keys = makeKeys(opts.namespace);
+    if (opts.routing !== false) this.routing = new RoutingCache(() => loadView(this.redis, this.keys));
+  }
+
+  /**
+   * The routing hook: a placement when `item`'s class has a route (its jobs need a fixed jid and a
+   * decision), else undefined — an unrouted class's payload is exactly as without routing.
+   */
+  protected override async placement(item: { class: string; wrapped?: unknown }): Promise<Placement | undefined> {
+    if (!this.routing) return undefined;
+    await this.ready(); // an unreachable Redis fails here, bounded and naming the server
+    const view = await this.routing.get();
+    if (!view.routes.has(routedClass(item as { class: string; wrapped?: string }))) return undefined;
+    return (<T extends JobOptions & { class: string; wrapped?: unknown }>(it: T, jid: string): T => routed(view, it, jid)) as Placement;
   }
 
   /** One round trip: immediate jobs grouped by queue (`SADD queues`, `LPUSH`), future ones to `schedule`. */
@@ -87,6 +111,15 @@ export class Client extends Producer {
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
     else this.redis.disconnect();
   }
+}
+
+/** `item` as the route sends the job `jid`: its Lambda share on the class's Lambda queue, marked with its queue. */
+function routed<T extends JobOptions & { class: string; wrapped?: unknown }>(view: RoutingView, item: T, jid: string): T {
+  const cls = routedClass(item as { class: string; wrapped?: string });
+  const d = view.declared.get(cls);
+  const queue = item.queue ?? 'default';
+  if (!d || d.lambdaQueue === queue || decideRoute(view.routes, cls, jidDraw(jid)) !== 'lambda') return item;
+  return { ...item, queue: d.lambdaQueue, [ROUTED_FROM]: queue };
 }
 
 let defaultClient: Client | undefined;

@@ -75,6 +75,24 @@ export const ENV = {
   ecsAgentUri: 'ECS_AGENT_URI',
 } as const;
 
+/**
+ * The queue the poller drains for a class whose queue Ruby shares (`shared: true`): the share of
+ * its jobs routed to Lambda waits there, `lambda.<Class>` (a name the Web UI shows as a queue).
+ */
+export const LAMBDA_QUEUE_PREFIX = 'lambda.';
+
+/** The queue the poller drains for a declared class: its own queue, or `lambda.<Class>` when Ruby shares it. */
+export function lambdaQueueOf(route: Pick<Route, 'class' | 'queue' | 'shared'>): string {
+  return route.shared ? `${LAMBDA_QUEUE_PREFIX}${route.class}` : route.queue;
+}
+
+/**
+ * How long every reader (the poller, the producer, the Ruby middleware) caches the routing table:
+ * a change takes effect everywhere within this time. Ruby's side reads the same figure from
+ * `SidekiqLambda::Routing::CACHE_SECONDS`.
+ */
+export const ROUTE_CACHE_MS = 2000;
+
 /** Where Redis is when nothing says otherwise. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379/0';
 
@@ -251,11 +269,26 @@ export interface PollerConfig {
   readonly protection: { readonly agentUri?: string; readonly maxMinutes: number };
 }
 
+/**
+ * The poller's queues with the Lambda queue of every shared class added (weight 1 among weighted
+ * queues, last in strict order); a queue Ruby shares must not be drained by the poller.
+ */
+export function withLambdaQueues(queues: readonly QueueWeight[], routes: readonly Route[]): QueueWeight[] {
+  for (const r of routes) {
+    if (r.shared && queues.some((q) => q.name === r.queue)) {
+      throw new ConfigError(`${ENV.queues} lists ${r.queue}, which ${r.class} shares with Ruby (shared: true): the poller must not drain it; it drains ${lambdaQueueOf(r)} for ${r.class}`);
+    }
+  }
+  const weighted = queues.some((q) => q.weight > 0);
+  const extra = routes.filter((r) => r.shared && !queues.some((q) => q.name === lambdaQueueOf(r))).map((r) => ({ name: lambdaQueueOf(r), weight: weighted ? 1 : 0 }));
+  return [...queues, ...extra];
+}
+
 /** Reads the poller's configuration; `routes` may come from the declarations file instead (dev). */
 export function pollerConfigFromEnv(env: NodeJS.ProcessEnv = process.env, routes?: readonly Route[]): PollerConfig {
   const rs = routes ?? (env[ENV.jobs] ? decodeRoutes(env[ENV.jobs]!) : undefined);
   if (!rs || rs.length === 0) throw new ConfigError(`no jobs declared: set ${ENV.jobs} (the CDK construct does) or run \`sidekiq-lambda dev\` with a declarations file`);
-  const queues = env[ENV.queues] ? parseQueues(env[ENV.queues]!) : [...new Set(rs.map((r) => r.queue))].map((name) => ({ name, weight: 0 }));
+  const queues = withLambdaQueues(env[ENV.queues] ? parseQueues(env[ENV.queues]!) : [...new Set(rs.map(lambdaQueueOf))].map((name) => ({ name, weight: 0 })), rs);
   const invoker = env[ENV.invoker] || 'direct';
   if (invoker !== 'direct' && invoker !== 'sdk') throw new ConfigError(`${ENV.invoker} must be direct or sdk, got "${invoker}"`);
   const lambdaEndpoint = env[ENV.lambdaEndpoint] || undefined;

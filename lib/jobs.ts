@@ -19,8 +19,16 @@ import { checkUniqueNames, schedulesOf, type CronEntry, type CronEntryDeclaratio
 export interface JobDeclaration {
   /** The Ruby class name Rails enqueues (`TrackUserJob`, or an ActiveJob class: matched on `wrapped`). */
   readonly class: string;
-  /** The Sidekiq queue the poller drains for this class. A queue belongs to Ruby or to the poller, never both. */
+  /**
+   * The Sidekiq queue of this class. The poller drains it — unless `shared` says Ruby drains it
+   * too, when the poller runs only the share of jobs routed to Lambda (`sidekiq-lambda route`).
+   */
   readonly queue: string;
+  /**
+   * @defaultValue false — the queue is the poller's alone. `true`: Ruby drains the queue and
+   * runs the class's other jobs (the class moves gradually: `sidekiq-lambda route C --lambda 10%`).
+   */
+  readonly shared?: boolean;
   /** The handler's source file, relative to the declarations file. Bundled by esbuild for dev and deploy. */
   readonly entry: string;
   /** @defaultValue 'handler' — the export the Lambda runtime calls. */
@@ -58,6 +66,7 @@ export const JOB_DEFAULTS = {
   concurrency: 10,
   batchSize: 1,
   needsRedis: false,
+  shared: false,
   environment: {} as Readonly<Record<string, string>>,
   cron: [] as readonly CronEntry[],
 } as const;
@@ -107,6 +116,7 @@ export function resolveJob(decl: JobDeclaration): ResolvedJob {
   positiveInt(name, 'memoryMb', job.memoryMb, 10_240);
   positiveInt(name, 'concurrency', job.concurrency);
   positiveInt(name, 'batchSize', job.batchSize, 1000);
+  if (typeof job.shared !== 'boolean') throw new JobDeclarationError(`job ${name}: shared must be true or false, got ${JSON.stringify(job.shared)}`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(job.functionName)) {
     throw new JobDeclarationError(`job ${name}: functionName "${job.functionName}" must be 1–64 of [A-Za-z0-9-_]`);
   }
@@ -143,6 +153,11 @@ export function defineJobs(decls: readonly JobDeclaration[], options: DefineJobs
     if (seen.has(j.class)) throw new JobDeclarationError(`job ${j.class} is declared twice`);
     seen.set(j.class, j.functionName);
   }
+  // A queue the poller drains holds no job Ruby should run: a shared queue is Ruby's for every class on it.
+  for (const j of jobs) {
+    const other = jobs.find((o) => o.queue === j.queue && o.shared !== j.shared);
+    if (j.shared && other) throw new JobDeclarationError(`job ${j.class} shares queue ${j.queue} with Ruby (shared: true), but ${other.class} declares it the poller's own: declare both shared, or give ${other.class} a queue of its own`);
+  }
   const fnOwners = new Map<string, string>();
   for (const j of jobs) {
     const other = fnOwners.get(j.functionName);
@@ -167,6 +182,8 @@ export interface Route {
   readonly timeoutSeconds: number;
   readonly concurrency: number;
   readonly batchSize: number;
+  /** Ruby drains `queue` too; the poller runs the class from its Lambda queue only. */
+  readonly shared?: boolean;
 }
 
 /** The environment variable that carries the routes from deploy to the poller. */
@@ -181,12 +198,14 @@ export function routeOf(job: ResolvedJob, fn: string = job.functionName): Route 
     timeoutSeconds: job.timeoutSeconds,
     concurrency: job.concurrency,
     batchSize: job.batchSize,
+    ...(job.shared ? { shared: true } : {}),
   };
 }
 
 /** Encodes routes for `SIDEKIQ_LAMBDA_JOBS`. */
 export function encodeRoutes(routes: readonly Route[]): string {
-  return JSON.stringify(routes.map((r) => [r.class, r.queue, r.function, r.timeoutSeconds, r.concurrency, r.batchSize]));
+  // `shared` is a 7th element only when set, so existing deployments keep their exact environment.
+  return JSON.stringify(routes.map((r) => [r.class, r.queue, r.function, r.timeoutSeconds, r.concurrency, r.batchSize, ...(r.shared ? [true] : [])]));
 }
 
 /** Decodes `SIDEKIQ_LAMBDA_JOBS`, failing loudly on anything malformed. */
@@ -199,10 +218,10 @@ export function decodeRoutes(text: string): Route[] {
   }
   if (!Array.isArray(value)) throw new JobDeclarationError(`${JOBS_ENV} must be a JSON array`);
   return value.map((row, i) => {
-    if (!Array.isArray(row) || row.length !== 6) {
-      throw new JobDeclarationError(`${JOBS_ENV}[${i}] must be [class, queue, function, timeoutSeconds, concurrency, batchSize]`);
+    if (!Array.isArray(row) || (row.length !== 6 && row.length !== 7)) {
+      throw new JobDeclarationError(`${JOBS_ENV}[${i}] must be [class, queue, function, timeoutSeconds, concurrency, batchSize(, shared)]`);
     }
-    const [cls, queue, fn, timeoutSeconds, concurrency, batchSize] = row as unknown[];
+    const [cls, queue, fn, timeoutSeconds, concurrency, batchSize, shared] = row as unknown[];
     // String(null) would be the class "null": require real strings.
     if (typeof cls !== 'string' || cls === '') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: class must be a non-empty string`);
     if (typeof queue !== 'string') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: queue must be a string`);
@@ -214,6 +233,7 @@ export function decodeRoutes(text: string): Route[] {
       timeoutSeconds: Number(timeoutSeconds),
       concurrency: Number(concurrency),
       batchSize: Number(batchSize),
+      shared: shared === true,
     });
     if (typeof fn !== 'string' || fn === '') throw new JobDeclarationError(`${JOBS_ENV}[${i}]: function must be a name or ARN`);
     return routeOf(job, fn);

@@ -81,8 +81,9 @@ export function declaration(n: JobNames): string {
 export function configFile(n: JobNames): string {
   return `/**
  * The Sidekiq job classes that run on AWS Lambda, read by \`npx sidekiq-lambda dev\`, the poller and
- * the CDK construct. \`entry\` is relative to this file. A queue belongs either to Ruby or to the
- * poller, never both: Ruby's Sidekiq must not read the queues declared here.
+ * the CDK construct. \`entry\` is relative to this file. Ruby's Sidekiq must not read the queues
+ * declared here — unless a class is declared \`shared: true\`: Ruby keeps its queue and
+ * \`npx sidekiq-lambda route\` moves a share of the class to Lambda.
  * Options (with defaults): handlerExport ('handler'), timeoutSeconds (30), memoryMb (256),
  * concurrency (10), batchSize (1), needsRedis (false: set it when the handler enqueues jobs).
  */

@@ -1,6 +1,7 @@
 /**
  * The poller's own counters for `/stats` and CloudWatch: processed, failed and throttled per class,
- * jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics.
+ * jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics. Each finished
+ * run with its duration also goes to `onRun` (per-side stats and Sidekiq's Metrics tab).
  */
 export interface ClassCounts {
   processed: number;
@@ -12,6 +13,8 @@ export class PollerCounters {
   private readonly total = new Map<string, ClassCounts>();
   private pending = new Map<string, ClassCounts>();
   fetchedTotal = 0;
+  /** Called for every finished run whose duration is known: success (`ok`) or failure. */
+  onRun?: (cls: string, ok: boolean, ms: number) => void;
   /** Enqueue-to-fetch lag of the latest fetched job, ms; and a moving average. */
   lastLagMs = 0;
   avgLagMs = 0;
@@ -24,11 +27,13 @@ export class PollerCounters {
     }
   }
 
-  processed(cls: string, n = 1): void {
+  processed(cls: string, n = 1, ms?: number): void {
     this.bump(cls, 'processed', n);
+    if (ms !== undefined) this.onRun?.(cls, true, ms);
   }
-  failed(cls: string, n = 1): void {
+  failed(cls: string, n = 1, ms?: number): void {
     this.bump(cls, 'failed', n);
+    if (ms !== undefined) this.onRun?.(cls, false, ms);
   }
   throttled(cls: string, n = 1): void {
     this.bump(cls, 'throttled', n);

@@ -15,6 +15,8 @@
  *    in one atomic step per poller (recover-2n.lua), exactly once.
  * 5. After a reconnect, give back jobs our in-flight lists hold that this process does not know
  *    about (a fetch whose reply was lost with the connection).
+ * 6. Forward a job the routing table sends elsewhere (its Ruby queue, its Lambda queue, the held
+ *    list of a paused class) and leave the in-flight list in one step (forward-3.lua).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
@@ -198,6 +200,16 @@ export class Fetcher {
         break;
     }
     return r === 1;
+  }
+
+  /**
+   * Takes a fetched job out of flight and pushes `payload` to a queue (`{ queue }`) or to a paused
+   * class's held list (`{ held: class }`), atomically (forward-3.lua). Resolves false when the job
+   * was no longer in flight (recovered by another poller, which routes it again).
+   */
+  async forward(job: Fetched, to: { readonly queue: string } | { readonly held: string }, payload: string): Promise<boolean> {
+    const [dest, name] = 'queue' in to ? [this.keys.queue(to.queue), to.queue] : [this.keys.held(to.held), ''];
+    return (await this.redis.sklForward_v1(this.inflightKey(job.queue), dest, this.keys.queues, job.raw, payload, name)) === 1;
   }
 
   /**

@@ -62,6 +62,8 @@ export interface ManagerOptions {
   readonly log: Logger;
   /** @defaultValue 2 — seconds a watch of an empty queue blocks before the queue is fetched again. */
   readonly watchSeconds?: number;
+  /** Per-class routing: undefined runs a job here; a promise forwards or holds it (lib/poller/router.ts). */
+  readonly router?: { route(j: RunningJob): Promise<void> | undefined };
 }
 
 export class Manager {
@@ -333,6 +335,11 @@ export class Manager {
       const j: Held = { raw: f.raw, queue: f.queue, job: parsed.job, tid };
       const enqueued = readTimestamp(parsed.job.enqueued_at);
       if (enqueued !== undefined) this.opts.counters.lag(now - enqueued);
+      const routed = this.accepting ? this.opts.router?.route(j) : undefined;
+      if (routed) {
+        this.track(routed.finally(() => this.release(j.raw, tid)));
+        continue;
+      }
       const c = this.classes.get(displayClass(parsed.job)) ?? this.classes.get(parsed.job.class);
       if (!c || !this.accepting) {
         const settle = c ? this.opts.processor.putBack(j, j.job.jid) : this.opts.processor.fail(j, noRouteError(displayClass(parsed.job), f.queue));

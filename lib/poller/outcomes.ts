@@ -99,7 +99,7 @@ export function noRouteError(cls: string, queue: string): JobError {
     class: POLLER_ERRORS.noRoute,
     message:
       `no Lambda function is declared for job class ${cls} (fetched from queue ${queue}): add { class: '${cls}', queue: '${queue}', entry: '…' } ` +
-      `to defineJobs() in sidekiq-lambda.config.ts and deploy, or give the queue back to Ruby — a queue belongs either to Ruby or to the poller, never both`,
+      `to defineJobs() in sidekiq-lambda.config.ts and deploy, or give the queue back to Ruby — a queue the poller drains is the poller's alone; a class on a queue Ruby drains is declared with shared: true`,
     backtrace: [],
   };
 }

@@ -33,6 +33,9 @@ import { Manager } from './manager.js';
 import { Leases } from './leases.js';
 import { PollerCounters } from './counters.js';
 import { TaskProtection } from './protection.js';
+import { Router } from './router.js';
+import { RunRecorder } from './recorder.js';
+import { lambdaQueueOf } from '../config.js';
 
 export interface PollerOptions {
   readonly redis: Redis;
@@ -82,6 +85,8 @@ export class Poller {
   private readonly subscriber: Redis;
   private readonly stats = new Stats();
   private readonly heartbeat: Heartbeat;
+  private readonly router: Router;
+  private readonly recorder: RunRecorder;
   private readonly queueNames: string[];
   private readonly maxInFlight: number;
   /** Shared with the processor and the manager. */
@@ -118,7 +123,12 @@ export class Poller {
       { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false },
       this.state,
     );
-    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: opts.routes, queues: opts.queues, maxInFlight: this.maxInFlight, maxWaiting: opts.maxWaiting ?? 2 * this.maxInFlight, counters: this.counters, log: opts.log });
+    this.router = new Router({ redis: opts.redis, keys: this.keys, fetcher: this.fetcher, routes: opts.routes, drained: this.queueNames, identity: this.identity, log: opts.log, givenUp: () => this.state.givenUp });
+    this.recorder = new RunRecorder({ redis: opts.redis, keys: this.keys, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, log: opts.log });
+    this.counters.onRun = (cls, ok, ms) => this.recorder.record(cls, ok, ms);
+    // A class whose queue Ruby shares is fetched from its Lambda queue.
+    const drained = opts.routes.map((r) => ({ ...r, queue: lambdaQueueOf(r) }));
+    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: drained, queues: opts.queues, maxInFlight: this.maxInFlight, maxWaiting: opts.maxWaiting ?? 2 * this.maxInFlight, counters: this.counters, log: opts.log, router: this.router });
     this.done = new Promise((r) => (this.resolveDone = r));
     this.heartbeat = new Heartbeat({
       redis: opts.redis,
@@ -157,6 +167,8 @@ export class Poller {
     await this.leases.ready;
     await this.fetcher.register(this.queueNames);
     await this.recover();
+    await this.router.start();
+    this.recorder.start();
     this.recoveryTimer = setInterval(() => void this.recover(), this.opts.recoveryIntervalMs ?? 15_000);
     this.recoveryTimer.unref();
     this.manager.kick();
@@ -196,7 +208,8 @@ export class Poller {
         this.opts.log.warn('shutdown deadline reached: jobs still running stay in flight and will be recovered', { jobs: this.manager.inFlight });
       }
       // Bounded too, all at once: leaving Redis tidy must not hold the exit while Redis is away.
-      const tidy = Promise.all([this.leases.close(), this.heartbeat.stop(), timedOut ? undefined : this.fetcher.unregisterIfEmpty(this.queueNames), this.protection?.stop()]);
+      this.router.stop();
+      const tidy = Promise.all([this.leases.close(), this.heartbeat.stop(), this.recorder.stop(), timedOut ? undefined : this.fetcher.unregisterIfEmpty(this.queueNames), this.protection?.stop()]);
       await Promise.race([tidy.catch(() => undefined), sleep(5000)]);
       this.subscriber.disconnect();
       this.opts.log.info('poller stopped', { identity: this.identity });
@@ -239,6 +252,7 @@ export class Poller {
       fetchLagMs: { last: this.counters.lastLagMs, average: Math.round(this.counters.avgLagMs) },
       classes: this.manager.classStats(),
       memory: process.memoryUsage(),
+      routing: this.router.snapshot(),
     };
   }
 

@@ -156,11 +156,11 @@ export class Processor {
         if (!written) return this.notOurs(j.queue, j.job.jid, cls);
         if (plan.kind === 'ok') {
           this.opts.stats.processed();
-          this.opts.counters.processed(cls);
+          this.opts.counters.processed(cls, 1, ms);
         } else if (plan.kind === 'failed') {
           this.opts.stats.processed();
           this.opts.stats.failed();
-          this.opts.counters.failed(cls);
+          this.opts.counters.failed(cls, 1, ms);
         }
         if (plan.kind !== 'ok' || this.opts.log.enabled('info')) {
           const { level, msg, ...fields } = outcomeLine(j, cls, plan, ms, this.opts.logArgs);

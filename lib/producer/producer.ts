@@ -53,6 +53,12 @@ export interface BulkItem extends JobOptions {
   batchSize?: number;
 }
 
+/**
+ * Where a routed class's job goes: the options to render it with for the jid it will have (the
+ * same object when the job stays where its options say).
+ */
+export type Placement = <T extends JobOptions & { class: string; wrapped?: unknown }>(item: T, jid: string) => T;
+
 export interface ProducerOptions {
   /** The oldest Sidekiq that reads this Redis; 8 writes integer-ms timestamps. @defaultValue 7 */
   sidekiqVersion?: SidekiqVersion;
@@ -95,6 +101,11 @@ export abstract class Producer {
 
   /** Stores rendered jobs: immediate ones for their queue, future ones for `schedule`. */
   protected abstract write(writes: readonly Enqueue[]): Promise<void>;
+
+  /** How jobs of `item`'s class are placed (routing), or undefined when they go where their options say. */
+  protected async placement(_item: { class: string; wrapped?: unknown }): Promise<Placement | undefined> {
+    return undefined;
+  }
 
   /**
    * Enqueues a payload rendered elsewhere, byte for byte (for one that must keep its exact
@@ -149,7 +160,13 @@ export abstract class Producer {
    * `Sidekiq::Client.push` does); otherwise to its queue. Returns the jid.
    */
   async push(item: PushItem): Promise<string> {
-    const { at, ...rest } = item;
+    const { at, ...given } = item;
+    const place = await this.placement(given);
+    let rest = given;
+    if (place) {
+      const jid = given.jid ?? generateJid(); // fixed now: where the job goes may depend on it
+      rest = place({ ...given, jid }, jid);
+    }
     const now = this.now();
     if (at !== undefined) {
       const when = toEpochMs(at, 'at');
@@ -188,10 +205,12 @@ export abstract class Producer {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new JobValidationError('batchSize', 'must be a positive integer');
     const now = this.now();
     const jids: string[] = [];
+    const place = await this.placement(rest);
     // Options are the same for every job: validate and render them once (lazily, so an empty
     // list is a no-op as in Sidekiq), then each job costs its args check and two concatenations.
-    let immediate: PayloadTemplate | undefined;
-    let scheduled: PayloadTemplate | undefined;
+    // A routed class has two variants: where its options say, and where the route sends it.
+    const immediates = new Map<string, PayloadTemplate>();
+    const scheduleds = new Map<string, PayloadTemplate>();
     for (let start = 0; start < list.length; start += batchSize) {
       const writes: Enqueue[] = [];
       const end = Math.min(start + batchSize, list.length);
@@ -202,11 +221,15 @@ export abstract class Producer {
         validateArgs(args, `args[${i}]`);
         const jid = random.slice(24 * (i - start), 24 * (i - start + 1));
         const atI = Array.isArray(at) ? at[i] : at;
+        const options = place ? place(rest, jid) : rest;
+        const variant = options === rest ? '' : 'routed';
         if (atI !== undefined) {
-          scheduled ??= this.template(rest, now);
+          let scheduled = scheduleds.get(variant);
+          if (!scheduled) scheduleds.set(variant, (scheduled = this.template(options, now)));
           writes.push({ at: toEpochMs(atI, Array.isArray(at) ? `at[${i}]` : 'at'), payload: scheduled.render(args, jid) });
         } else {
-          immediate ??= this.template(rest, now, now);
+          let immediate = immediates.get(variant);
+          if (!immediate) immediates.set(variant, (immediate = this.template(options, now, now)));
           writes.push({ queue: immediate.queue, payload: immediate.render(args, jid) });
         }
         jids.push(jid);

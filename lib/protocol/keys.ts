@@ -5,8 +5,9 @@
  * 1. Name Sidekiq's keys, with the optional redis-namespace prefix of Sidekiq 6 applied to keys
  *    only — never to values such as the members of `queues` or `processes` (§1, Pitfall 16).
  * 2. Name this project's own keys (a poller's in-flight lists, the scheduler's lock, the class
- *    leases), so no other
- *    module builds a key string by hand.
+ *    leases, the routing table and what goes with it), so no other module builds a key string by
+ *    hand.
+ * 3. Name Sidekiq's Metrics-tab keys per version (§6.7, §13.1), for the runs on Lambda.
  */
 import { utcDay, type EpochMs } from './time.js';
 
@@ -42,6 +43,25 @@ export interface Keys {
   leaseLine(cls: string): string;
   /** This project's: the Pub/Sub channel on which a class's lease changes are announced. */
   readonly leaseChannel: string;
+  /** This project's: the routing table (hash: class → route entry JSON). */
+  readonly routes: string;
+  /** This project's: the routing table's change log (list, newest first). */
+  readonly routeLog: string;
+  /** This project's: the classes pollers declare (hash: class → declaration JSON). */
+  readonly declared: string;
+  /** This project's: a paused class's held jobs (list, newest at the left, like a queue). */
+  held(cls: string): string;
+  /** This project's: per class and side, processed / failed / ms of one UTC minute (hash). */
+  routeStats(at: EpochMs): string;
+  /** Sidekiq 7.x's Metrics-tab counters of one UTC minute: `j|%Y%m%d|%-H:%-M`. */
+  metrics7(at: EpochMs): string;
+  /** Sidekiq 7.x's histogram of a class for one UTC minute: `<class>-%d-%H:%-M`. */
+  histogram7(cls: string, at: EpochMs): string;
+  /** Sidekiq 8.x's 1-minute counters `j|%y%m%d|%-H:%M` and 10-minute counters `j|%y%m%d|%-H:<tens>`. */
+  metrics8(at: EpochMs): string;
+  metrics8Tens(at: EpochMs): string;
+  /** Sidekiq 8.x's histogram of a class for one UTC minute: `h|<class>-%-d-%-H:%-M`. */
+  histogram8(cls: string, at: EpochMs): string;
 }
 
 /** The literal part of in-flight list names, so recovery can parse `<identity>` and `<queue>` back. */
@@ -77,8 +97,34 @@ export function keys(namespace?: string): Keys {
     leases: (cls) => `${p}sidekiq-lambda:leases|${cls}`,
     leaseLine: (cls) => `${p}sidekiq-lambda:lease-line|${cls}`,
     leaseChannel: `${p}sidekiq-lambda:leases`,
+    routes: `${p}sidekiq-lambda:routes`,
+    routeLog: `${p}sidekiq-lambda:route-log`,
+    declared: `${p}sidekiq-lambda:declared`,
+    held: (cls) => `${p}sidekiq-lambda:held|${cls}`,
+    routeStats: (at) => `${p}sidekiq-lambda:route-stats|${utc(at).ymd}|${utc(at).h}:${utc(at).mm}`,
+    metrics7: (at) => `${p}j|${utc(at).ymd}|${utc(at).h}:${utc(at).m}`,
+    histogram7: (cls, at) => `${p}${cls}-${utc(at).dd}-${utc(at).hh}:${utc(at).m}`,
+    metrics8: (at) => `${p}j|${utc(at).ymd.slice(2)}|${utc(at).h}:${utc(at).mm}`,
+    metrics8Tens: (at) => `${p}j|${utc(at).ymd.slice(2)}|${utc(at).h}:${utc(at).mm[0]}`,
+    histogram8: (cls, at) => `${p}h|${cls}-${utc(at).d}-${utc(at).h}:${utc(at).m}`,
   };
 }
+
+/** The UTC calendar parts Sidekiq's strftime patterns use: padded (`dd`, `hh`, `mm`) and not (`d`, `h`, `m`). */
+function utc(at: EpochMs): { ymd: string; d: string; dd: string; h: string; hh: string; m: string; mm: string } {
+  const t = new Date(at);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const [d, h, m] = [t.getUTCDate(), t.getUTCHours(), t.getUTCMinutes()];
+  return { ymd: `${t.getUTCFullYear()}${pad(t.getUTCMonth() + 1)}${pad(d)}`, d: String(d), dd: pad(d), h: String(h), hh: pad(h), m: String(m), mm: pad(m) };
+}
+
+/** TTLs of Sidekiq's Metrics-tab keys: 8 h for minutes and histograms, 72 h for 8.x's 10-minute counters. */
+export const METRICS_TTL_SECONDS = 8 * 60 * 60;
+export const METRICS_TENS_TTL_SECONDS = 3 * 24 * 60 * 60;
+/** Our per-side minute stats live two hours (the Lambda tab shows the last hour). */
+export const ROUTE_STATS_TTL_SECONDS = 2 * 60 * 60;
+/** The routing change log keeps this many changes. */
+export const ROUTE_LOG_MAX = 1000;
 
 /** Daily stat keys expire after five years, as Sidekiq's do. */
 export const STAT_DAY_TTL_SECONDS = 157_680_000;

@@ -18,6 +18,9 @@ import promoteSource from './promote-3n.lua';
 import promoteLockSource from './promote-lock-1.lua';
 import cronFireSource from './cron-fire-5.lua';
 import cronStatusSource from './cron-status-1.lua';
+import forwardSource from './forward-3.lua';
+import moveSource from './move-2n.lua';
+import rewriteSource from './rewrite-1.lua';
 
 interface ScriptDef {
   /** The command name on the client: `<name>_v<version>`. */
@@ -39,6 +42,9 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
   { name: 'sklCronFire_v1', numberOfKeys: 5, source: cronFireSource },
   { name: 'sklCronStatus_v1', numberOfKeys: 1, source: cronStatusSource },
+  { name: 'sklForward_v1', numberOfKeys: 3, source: forwardSource },
+  { name: 'sklMove_v1', numberOfKeys: undefined, source: moveSource },
+  { name: 'sklRewrite_v1', numberOfKeys: 1, source: rewriteSource },
 ];
 
 const registered = new WeakSet<Redis>();
@@ -100,5 +106,11 @@ declare module 'ioredis' {
     ): Result<number, Context>;
     /** cron-status-1.lua: entry, 'enabled' | 'disabled' → 1 if the entry exists. */
     sklCronStatus_v1(entry: string, status: 'enabled' | 'disabled'): Result<number, Context>;
+    /** forward-3.lua: inflight, dest list, queues, raw, payload, queue name ('' for a held list) → 1 | 0. */
+    sklForward_v1(inflight: string, dest: string, queues: string, raw: string, payload: string, queueName: string): Result<number, Context>;
+    /** move-2n.lua: numKeys, source, queues, …dest lists, n, …dest queue names, …[raw, k, payload] → 1 | 0 per job. */
+    sklMove_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    /** rewrite-1.lua: set, …[member, new member] → 1 | 0 per member. */
+    sklRewrite_v1(set: string, ...pairs: string[]): Result<number[], Context>;
   }
 }

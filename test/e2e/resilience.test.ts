@@ -94,6 +94,7 @@ describe('resilience', () => {
     await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 20 }, () => [1.5]) });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await t.redis.llen(inflightKey)) === 10);
+    await eventually(() => lambda.stats()['fn-SlowJob']?.active === 5, 10_000, 'five invocations running');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await t.redis.llen(inflightKey)).toBe(0);
@@ -109,6 +110,8 @@ describe('resilience', () => {
     const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[4], [4], [4]] });
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await t.redis.llen(inflightKey)) === 3);
+    // In flight is not yet running: each invocation starts once its class lease is granted.
+    await eventually(() => lambda.stats()['fn-SlowJob']?.active === 3, 10_000, 'three invocations running');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await t.redis.llen(inflightKey)).toBe(3);
@@ -179,6 +182,8 @@ describe('resilience', () => {
     const [jid] = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[1]] });
     const inflightKey = await eventually(async () => (await redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await redis.llen(inflightKey)) === 1);
+    // In flight is not yet running: its invocation starts once its class lease is granted (a write).
+    await eventually(() => stack.running.poller.running() === 1, 10_000, 'the job running');
     // Act: Redis refuses every write while the job finishes (a replica of a master that is gone)…
     await redis.replicaof('127.0.0.1', '1');
     await eventually(() => stack.logs.some((l) => String(l.msg).startsWith("could not write a job's outcome")), 10_000, 'a refused write');

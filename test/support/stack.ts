@@ -31,6 +31,8 @@ export interface StackFunction {
   /** The poller's per-class cap; above `concurrency` to provoke throttling. */
   readonly routeConcurrency?: number;
   readonly batchSize?: number;
+  /** Ruby drains `queue` too (`shared: true`): the poller runs the class from its Lambda queue. */
+  readonly shared?: boolean;
 }
 
 export interface Stack {
@@ -68,6 +70,7 @@ export async function startStack(
       timeoutSeconds: f.timeoutSeconds ?? 10,
       concurrency: f.routeConcurrency ?? f.concurrency ?? 10,
       batchSize: f.batchSize ?? 1,
+      ...(f.shared ? { shared: true } : {}),
     })),
     ...(opts.extraRoutes ?? []),
   ];

@@ -87,7 +87,7 @@ describe('jobs', () => {
     it.each([
       ['invalid JSON', '[', /^SIDEKIQ_LAMBDA_JOBS is not valid JSON: /],
       ['a non-array', '{}', /^SIDEKIQ_LAMBDA_JOBS must be a JSON array$/],
-      ['a short row', '[["C","q","fn"]]', /^SIDEKIQ_LAMBDA_JOBS\[0\] must be \[class, queue, function, timeoutSeconds, concurrency, batchSize\]$/],
+      ['a short row', '[["C","q","fn"]]', /^SIDEKIQ_LAMBDA_JOBS\[0\] must be \[class, queue, function, timeoutSeconds, concurrency, batchSize\(, shared\)\]$/],
       ['a null class', '[[null,"q","fn",30,10,1]]', /^SIDEKIQ_LAMBDA_JOBS\[0\]: class must be a non-empty string$/],
       ['a missing queue', '[["C",null,"fn",30,10,1]]', /^SIDEKIQ_LAMBDA_JOBS\[0\]: queue must be a string$/],
       ['an empty function', '[["C","q","",30,10,1]]', /^SIDEKIQ_LAMBDA_JOBS\[0\]: function must be a name or ARN$/],

@@ -52,7 +52,7 @@ describe('outcomes', () => {
       const e = noRouteError('MissingJob', 'q');
       expect(e.message).toContain('MissingJob');
       expect(e.message).toContain('defineJobs()');
-      expect(e.message).toContain('never both');
+      expect(e.message).toContain('shared: true');
     });
   });
 });
