@@ -3,8 +3,7 @@
  * `SolvedPuzzleJob` `[id, solution]` on queue `solved` for Ruby. An invalid or unsolvable puzzle
  * can never succeed, so it is killed (dead set at once) with an error that says why.
  */
-import { defineJob } from '../lib/client.js';
-import { jobHandler, kill } from '../lib/handler.js';
+import { defineJob, jobHandler, kill } from '../lib/handler.js';
 import { InvalidPuzzleError, UnsolvablePuzzleError, solveSudoku } from '../lib/examples/sudoku.js';
 
 const SolvedPuzzle = defineJob<[id: string | number, solution: string]>('SolvedPuzzleJob', { queue: 'solved' });

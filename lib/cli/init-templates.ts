@@ -104,8 +104,7 @@ export function handlerFile(n: JobNames): string {
  * The poller invokes this function with the job; returning means done, throwing means Sidekiq's
  * retry (kill(), discard() and retryIn() from 'sidekiq-lambda/handler' steer it).
  */
-import { defineJob } from 'sidekiq-lambda';
-import { jobHandler, kill } from 'sidekiq-lambda/handler';
+import { defineJob, jobHandler, kill } from 'sidekiq-lambda/handler';
 
 /** A Ruby job class of your app, run by Ruby's Sidekiq: this handler enqueues it when it is done. */
 const ${replyConst} = defineJob<[name: string, greeting: string]>('${n.replyClass}', { queue: 'default' });
@@ -115,8 +114,8 @@ export const handler = jobHandler<[name: string]>(async ([name], job) => {
   if (typeof name !== 'string' || name === '') throw kill(new TypeError(\`expected a name, got \${JSON.stringify(name)}\`));
   const greeting = \`Hello, \${name}!\`;
   job.logger.info('greeting', { name, greeting });
-  // job.client: the Sidekiq Redis (REDIS_URL), connected on first use.
-  const jid = await ${replyConst}.set({ client: job.client }).performAsync(name, greeting);
+  // Written to Redis with this job's success, once (it travels in the function's answer).
+  const jid = await ${replyConst}.performAsync(name, greeting);
   job.logger.info('enqueued ${n.replyClass}', { jid });
 });
 `;
