@@ -73,4 +73,20 @@ describe('enqueueing back through the answer', () => {
     expect(await t.redis.zcard('schedule')).toBe(0);
     expect(await t.redis.get('queue:replies')).toBe('not a list');
   });
+
+  it("fails a job whose enqueues would not fit in Lambda's 6 MB answer, saying how much and what to do", async () => {
+    // Prepare
+    stack = await startStack(t.url, [{ class: 'BigJob', queue: 'q', handler: 'enqueueBig', environment: NO_REDIS }]);
+    const client = new Client({ redis: t.redis });
+    const fits = await client.push({ class: 'BigJob', queue: 'q', args: [2] });
+    const tooBig = await client.push({ class: 'BigJob', queue: 'q', args: [7] });
+    // Act
+    await eventually(async () => (await t.redis.zcard('retry')) === 1 && (await t.redis.llen('queue:replies')) === 2, 30_000, 'both outcomes');
+    // Assess: 2 MiB fit and were written; 7 MiB failed the job with the reason, nothing written
+    const retry = JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!) as Record<string, unknown>;
+    expect(retry).toMatchObject({ jid: tooBig, error_class: 'SidekiqLambda::ResponseTooLarge' });
+    expect(retry.error_message).toMatch(/^the job enqueued 7 job\(s\), \d+ bytes, which do not fit in Lambda's 6291456-byte response .*needsRedis: true/);
+    expect(await t.redis.zcard('dead')).toBe(0);
+    expect(fits).toMatch(/^[0-9a-f]{24}$/);
+  });
 });
