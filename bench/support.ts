@@ -88,7 +88,10 @@ export async function inflightOf(redis: Redis): Promise<number> {
   return n;
 }
 
-/** A poller process, exactly as ECS runs it. BENCH_POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles it. */
+/**
+ * A poller process, exactly as ECS runs it. BENCH_POLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * profiles it; BENCH_POLLER_LOGS=1 shows its log (at info).
+ */
 export function startPoller(url: string, lambdaUrl: string, routes: readonly Route[], env: Record<string, string> = {}): ChildProcess {
   const nodeArgs = (process.env.BENCH_POLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return spawn('node', [...nodeArgs, 'bin/sidekiq-lambda.js', 'poller'], {
@@ -100,10 +103,10 @@ export function startPoller(url: string, lambdaUrl: string, routes: readonly Rou
       SIDEKIQ_LAMBDA_ENDPOINT: lambdaUrl,
       SIDEKIQ_LAMBDA_HEALTH_PORT: '0',
       SIDEKIQ_LAMBDA_METRICS: 'false',
-      SIDEKIQ_LAMBDA_LOG_LEVEL: 'warn',
+      SIDEKIQ_LAMBDA_LOG_LEVEL: process.env.BENCH_POLLER_LOGS ? 'info' : 'warn',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_POLLER_LOGS ? 'inherit' : 'ignore', 'inherit'],
   });
 }
 

@@ -201,8 +201,9 @@ export class Leases {
   private async call(): Promise<void> {
     const batch = [...this.classes].filter(([, c]) => c.dirty);
     if (batch.length === 0) return;
-    // Keep everything but what is being given back (at least what runs).
-    const keep = new Map(batch.map(([cls, c]) => [cls, Math.max(c.inUse, c.held - c.returning)]));
+    // Keep everything but what is being given back (at least what runs) — only what runs when
+    // tidying or closing, which give back every idle lease.
+    const keep = new Map(batch.map(([cls, c]) => [cls, c.tidy || this.closed ? c.inUse : Math.max(c.inUse, c.held - c.returning)]));
     const returned = batch.map(([, c]) => c.returning);
     const keys = batch.flatMap(([cls]) => [this.opts.keys.leases(cls), this.opts.keys.leaseLine(cls)]);
     // A poller keeps what it holds (no round trip to reuse it) unless tidying; under contention the
