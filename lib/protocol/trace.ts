@@ -9,7 +9,8 @@
  * 2. Turn it into Lambda's `X-Amzn-Trace-Id` header, as AWS documents the conversion: the W3C trace
  *    id `4efaaf4d1e8720b39541901950019ee5` is the X-Ray trace id `1-4efaaf4d-1e8720b39541901950019ee5`
  *    (the first 8 hex digits, then the other 24); the span id is the `Parent`; the sampled flag `Sampled`.
- * 3. Make a fresh X-Ray header, for an invocation that arrives without one (Lambda starts a trace then).
+ * 3. Pick the header for one Invoke of a batch: its first job that carries a trace context.
+ * 4. Make a fresh X-Ray header, for an invocation that arrives without one (Lambda starts a trace then).
  *
  * Pure: no clock or randomness of its own.
  */
@@ -97,6 +98,20 @@ export function xrayTraceId(traceId: string): string {
  */
 export function xrayHeader(trace: Pick<TraceContext, 'traceId' | 'spanId' | 'sampled'>): string {
   return `Root=${xrayTraceId(trace.traceId)};Parent=${trace.spanId};Sampled=${trace.sampled ? 1 : 0}`;
+}
+
+/**
+ * The `X-Amzn-Trace-Id` for one Invoke: the trace of the first job of the batch that has one (an
+ * Invoke carries one header; each job's own context still reaches the handler in its payload).
+ *
+ * @example invocationTraceHeader(jobs.map((j) => j.job)) // 'Root=1-…;Parent=…;Sampled=1' or undefined
+ */
+export function invocationTraceHeader(jobs: readonly { readonly [key: string]: unknown }[]): string | undefined {
+  for (const job of jobs) {
+    const trace = readTraceContext(job);
+    if (trace) return xrayHeader(trace);
+  }
+  return undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { freshXrayHeader, parseTraceparent, readTraceContext, xrayHeader, xrayTraceId } from '../../../lib/protocol/trace.js';
+import { freshXrayHeader, invocationTraceHeader, parseTraceparent, readTraceContext, xrayHeader, xrayTraceId } from '../../../lib/protocol/trace.js';
 import { queueWaitMs } from '../../../lib/protocol/time.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -64,6 +64,12 @@ describe('trace', () => {
     it('builds the X-Amzn-Trace-Id header: Root, the enqueuing span as Parent, Sampled', () => {
       expect(xrayHeader({ traceId: '5759e988bd862e3fe1be46a994272793', spanId: '53995c3f42cd8ad8', sampled: true })).toBe('Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1');
       expect(xrayHeader({ traceId: TRACE, spanId: SPAN, sampled: false })).toBe(`Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=${SPAN};Sampled=0`);
+    });
+
+    it("an Invoke of a batch carries the first traced job's header (none when no job has one)", () => {
+      const jobs = [{ class: 'A' }, { traceparent: 'bad' }, { traceparent: `00-${TRACE}-${SPAN}-01` }, { traceparent: `00-${'1'.repeat(32)}-${SPAN}-01` }];
+      expect(invocationTraceHeader(jobs)).toBe(`Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=${SPAN};Sampled=1`);
+      expect(invocationTraceHeader(jobs.slice(0, 2))).toBeUndefined();
     });
 
     it('makes a fresh unsampled header from the time and 160 random bits', () => {
