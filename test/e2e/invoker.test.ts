@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalLambda, type LocalLambda } from '../../lib/local/endpoint.js';
-import { DirectInvoker, SdkInvoker, type Invoker } from '../../lib/lambda/invoker.js';
+import { DirectInvoker, SdkInvoker, type InvokeResult, type Invoker } from '../../lib/lambda/invoker.js';
 import { makeEvent } from '../../lib/protocol/event.js';
 import { HANDLERS } from '../support/stack.js';
 
@@ -26,7 +26,7 @@ afterAll(() => lambda.close());
 const TRACEPARENT = '00-4efaaf4d1e8720b39541901950019ee5-53995c3f42cd8ad8-01';
 const XRAY = 'Root=1-4efaaf4d-1e8720b39541901950019ee5;Parent=53995c3f42cd8ad8;Sampled=1';
 /** The one job the `traced` handler enqueued: its args and payload. */
-const tracedAnswer = (r: { kind: string }) => {
+const tracedAnswer = (r: InvokeResult) => {
   const enqueued = (r as { body: { results: { enqueued: { payload: string }[] }[] } }).body.results[0]!.enqueued[0]!;
   return JSON.parse(enqueued.payload) as { args: unknown[]; traceparent?: string };
 };
