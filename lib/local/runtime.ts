@@ -8,10 +8,9 @@
  *    `Runtime.ImportModuleError`, `Runtime.HandlerNotFound`), and the environment is discarded.
  * 2. Invoke (one at a time, unless the endpoint allows more per environment): parse the payload
  *    (off the HTTP thread), build the `context` object, set `_X_AMZN_TRACE_ID` to the invocation's
- *    trace header (or delete it) as Lambda's Node.js runtime does for each invocation — except
- *    with several invocations per environment (`AWS_LAMBDA_MAX_CONCURRENCY` set), where it leaves
- *    it alone as that runtime does —, call the handler (async or callback style), answer the JSON
- *    result or the error body.
+ *    trace header as Lambda's Node.js runtime does for each invocation (not where an environment
+ *    runs several at once, `AWS_LAMBDA_MAX_CONCURRENCY` set, as that runtime), call the handler
+ *    (async or callback style), answer the JSON result or the error body.
  * 3. An uncaught exception or unhandled rejection fails the invocations in flight with the error,
  *    and asks for the environment to be discarded, as Lambda's runtime exits on them.
  *

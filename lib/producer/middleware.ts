@@ -43,8 +43,12 @@ export interface OutgoingJob extends JobOptions {
 export type ProducerMiddleware = (job: OutgoingJob, next: () => Promise<boolean>, producer: Producer) => Promise<boolean | void> | boolean | void;
 
 /**
- * The process-wide chain (Sidekiq's `Sidekiq::Middleware::Chain`), keyed by the middleware
- * function itself as Sidekiq keys by class.
+ * A chain of producer middleware (Sidekiq's `Sidekiq::Middleware::Chain`), keyed by the middleware
+ * function itself as Sidekiq keys by class. The process has one: {@link producerMiddleware}.
+ *
+ * @example
+ * producerMiddleware.add(stampTenant).insertAfter(stampTenant, audit);
+ * producerMiddleware.has(audit); // true
  */
 export class ProducerChain {
   private list: ProducerMiddleware[] = [];

@@ -31,7 +31,11 @@ export function withTrace<T>(trace: TraceContext | undefined, fn: () => T): T {
   return current.run(trace, fn);
 }
 
-/** The trace context of the job running now, if it has one. */
+/**
+ * The trace context of the job running now, if it has one.
+ *
+ * @example logger.info('calling the payment API', { traceId: currentTrace()?.traceId });
+ */
 export function currentTrace(): TraceContext | undefined {
   return current.getStore();
 }

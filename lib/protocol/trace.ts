@@ -31,9 +31,6 @@ export interface TraceContext {
   readonly sampled: boolean;
 }
 
-/** The payload keys that carry trace context (W3C Trace Context and Baggage). */
-export const TRACE_KEYS = ['traceparent', 'tracestate', 'baggage'] as const;
-
 /** OpenTelemetry Ruby's `TraceParent::REGEXP` (it accepts upper case and a suffix after the flags). */
 const TRACEPARENT = /^([A-Fa-f0-9]{2})-([A-Fa-f0-9]{32})-([A-Fa-f0-9]{16})-([A-Fa-f0-9]{2})(-.*)?$/;
 const INVALID_TRACE_ID = '0'.repeat(32);
