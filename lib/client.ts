@@ -24,6 +24,8 @@ import { defineJobWith } from './producer/job.js';
 
 export { Producer, type JobOptions, type PushItem, type BulkItem, type ProducerOptions } from './producer/producer.js';
 export { type DefineJobOptions, type JobHandle } from './producer/job.js';
+export { producerMiddleware, useProducer, ProducerChain, type ProducerMiddleware, type OutgoingJob } from './producer/middleware.js';
+export { propagateTrace } from './producer/trace.js';
 
 export interface ClientOptions extends ProducerOptions {
   /** A Redis URL or a connected ioredis client. @defaultValue `REDIS_URL`, else redis://127.0.0.1:6379/0 */

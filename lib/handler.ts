@@ -5,7 +5,9 @@
  * 1. `jobHandler(fn, options)` turns a function of `(args, job)` into a real Lambda handler that
  *    reads the poller's event (lib/protocol/event.ts) and answers one result per job, in order.
  * 2. Run each job of a batch through the middleware chain and `fn`, one after another unless
- *    `concurrency` says otherwise; one job's failure never touches another's outcome.
+ *    `concurrency` says otherwise; one job's failure never touches another's outcome. Each runs
+ *    with its producer and its trace context current, so what it enqueues carries its trace
+ *    (`propagateTrace`, installed in the producer middleware chain by the first `jobHandler`).
  * 3. Map the outcome to Sidekiq: returning is `ok`; throwing is `failed` with `error_class`,
  *    `error_message` and the backtrace; a directive (`discard`, `kill`, `retryIn`) or the
  *    `retryIn` option — Sidekiq's `sidekiq_retry_in` — sets the action.
@@ -18,6 +20,7 @@ import type { Context } from 'aws-lambda';
 import type { Producer } from './producer/producer.js';
 import { Collector } from './producer/collector.js';
 import { defineJobWith, withProducer } from './producer/job.js';
+import { installTracePropagation, withTrace } from './producer/trace.js';
 import { EVENT_VERSION, MAX_RESPONSE_BYTES, checkEvent, type EventJob, type InvocationEvent, type InvocationResponse, type JobResult } from './protocol/event.js';
 import { buildContext, parsePayload, testHooks, type JobContext } from './handler/context.js';
 import { JobDirective, RetryJobIn, checkDelay, toJobError } from './handler/errors.js';
@@ -32,6 +35,9 @@ export { use, type Middleware, type MiddlewareHooks, type AroundMiddleware } fro
 export { createLogger, type Logger, type LogLevel, type LogSink, type LoggerOptions } from './log.js';
 export type { InvocationEvent, InvocationResponse, JobResult, JobError, FailureAction, Enqueue } from './protocol/event.js';
 export type { Producer, JobOptions, PushItem, BulkItem } from './producer/producer.js';
+export { producerMiddleware, useProducer, ProducerChain, type ProducerMiddleware, type OutgoingJob } from './producer/middleware.js';
+export { propagateTrace } from './producer/trace.js';
+export type { TraceContext } from './protocol/trace.js';
 export type { DefineJobOptions, JobHandle } from './producer/job.js';
 
 /**
@@ -98,6 +104,7 @@ export function jobHandler<A extends unknown[] = unknown[]>(fn: JobFunction<A>, 
   if (typeof fn !== 'function') throw new TypeError('jobHandler: pass the job function, (args, job) => …');
   // Read at import, so a bad LOG_LEVEL fails the function loudly instead of failing each job.
   const level = logLevelFromEnv(process.env, ENV.handlerLogLevel);
+  installTracePropagation();
   return async (event, context) => {
     const why = checkEvent(event);
     if (why) {
@@ -123,10 +130,12 @@ async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandl
   }
   const started = performance.now();
   try {
-    await withProducer(client, () =>
-      runChain(job, options.middleware ?? [], async () => {
-        await fn(job.args as A, job);
-      }),
+    await withTrace(job.trace, () =>
+      withProducer(client, () =>
+        runChain(job, options.middleware ?? [], async () => {
+          await fn(job.args as A, job);
+        }),
+      ),
     );
     job.logger.info('done', { durationMs: Math.round(performance.now() - started), ...(collector.enqueued.length > 0 && { enqueued: collector.enqueued.length }) });
     return collector.enqueued.length > 0 ? { jid: job.jid, status: 'ok', enqueued: collector.enqueued } : { jid: job.jid, status: 'ok' };

@@ -3,6 +3,8 @@
  * Handler authors import `sidekiq-lambda/handler`; CDK users import `sidekiq-lambda/infra`.
  */
 export { Client, defineJob, getClient, type ClientOptions, type PushItem, type BulkItem, type JobOptions, type JobHandle } from './client.js';
+export { producerMiddleware, useProducer, ProducerChain, propagateTrace, type ProducerMiddleware, type OutgoingJob } from './client.js';
+export { parseTraceparent, readTraceContext, xrayHeader, xrayTraceId, type TraceContext } from './protocol/trace.js';
 export { defineJobs, type JobDeclaration, type ResolvedJob, type JobList, type DefineJobsOptions } from './jobs.js';
 export { CronDeclarationError, type CronEntry, type CronEntryDeclaration, type CronField, type CronSchedule } from './periodic.js';
 export * from './protocol/job.js';

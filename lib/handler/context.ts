@@ -4,16 +4,18 @@
  * Tasks:
  * 1. Read one payload from the event: validate it (`readJob`), parse it losslessly (integers past
  *    2^53 become BigInt), and unwrap an ActiveJob envelope into its class and decoded arguments.
- * 2. Build the {@link JobContext}: ids, class, queue, retry count, times, the raw and parsed
- *    payload, a logger stamped with jid/class/queue, the remaining time, and the job's producer
- *    (`job.client`): the jobs it enqueues go with the job's success.
+ * 2. Build the {@link JobContext}: ids, class, queue, retry count, times (and how long the job
+ *    waited in its queue), its trace context, the raw and parsed payload, a logger stamped with
+ *    jid/class/queue (and the trace id), the remaining time, and the job's producer (`job.client`):
+ *    the jobs it enqueues go with the job's success.
  */
 import type { Context } from 'aws-lambda';
 import type { Producer } from '../producer/producer.js';
 import { unwrapActiveJob, type ActiveJobData } from '../protocol/activejob.js';
 import { hasUnsafeInteger, parseLossless } from '../protocol/json.js';
 import { isMalformed, readJob, type JobPayload } from '../protocol/job.js';
-import { readTimestamp } from '../protocol/time.js';
+import { queueWaitMs, readTimestamp } from '../protocol/time.js';
+import { readTraceContext, type TraceContext } from '../protocol/trace.js';
 import { createLogger, type LogLevel, type LogSink, type Logger } from '../log.js';
 
 /** The ActiveJob side of a wrapped job (sidekiq-protocol.md §8.2). */
@@ -49,6 +51,21 @@ export interface JobContext {
   readonly createdAt: Date | undefined;
   /** When it was last pushed to its queue (`enqueued_at`). */
   readonly enqueuedAt: Date | undefined;
+  /**
+   * Milliseconds the job waited in its queue: from `enqueuedAt` to the start of this run (never
+   * negative: the clocks of Rails' host and Lambda's differ). Undefined without `enqueued_at`.
+   */
+  readonly queueWaitMs: number | undefined;
+  /**
+   * The W3C trace context Rails' OpenTelemetry Sidekiq instrumentation put in the payload
+   * (`traceparent`, `tracestate`, `baggage`), parsed; undefined when the job carries none. Jobs
+   * this job enqueues carry it on (producer middleware `propagateTrace`), and the poller's Invoke
+   * carried it to Lambda's tracing (`_X_AMZN_TRACE_ID` holds its X-Ray form).
+   *
+   * @example
+   * job.trace?.traceId // '4bf92f3577b34da6a3ce929d0e0e4736': the Rails request's trace
+   */
+  readonly trace: TraceContext | undefined;
   /** The job JSON exactly as Redis held it. */
   readonly payload: string;
   /** The payload parsed losslessly (unknown keys included). */
@@ -141,7 +158,9 @@ export function buildContext(
   const { job } = parsed;
   const hooks = testHooks(lambda);
   const jid = typeof job.jid === 'string' ? job.jid : '';
-  const logger = createLogger({ fields: { jid, class: parsed.cls, queue }, sink: hooks.sink, level });
+  const trace = readTraceContext(job);
+  const fields = trace ? { jid, class: parsed.cls, queue, traceId: trace.traceId } : { jid, class: parsed.cls, queue };
+  const logger = createLogger({ fields, sink: hooks.sink, level });
   return {
     jid,
     class: parsed.cls,
@@ -152,6 +171,8 @@ export function buildContext(
     retryCount: typeof job.retry_count === 'number' ? job.retry_count : undefined,
     createdAt: toDate(job.created_at),
     enqueuedAt: toDate(job.enqueued_at),
+    queueWaitMs: queueWaitMs(job, Date.now()),
+    trace,
     payload: raw,
     job,
     logger,

@@ -13,6 +13,9 @@
  *    endpoint resolution, signed by a SigV4 signer proven identical to the SDK's (lib/lambda/sigv4.ts),
  *    sent on an undici keep-alive pool — without the SDK's middleware stack, which dominates the
  *    client's CPU per call. The default for the poller.
+ * 4. Both carry a job's trace to AWS's tracing: the `X-Amzn-Trace-Id` header on the Invoke (sent
+ *    unsigned, as the SDK's signer leaves it), which Lambda continues and hands the function as
+ *    `_X_AMZN_TRACE_ID`.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -32,7 +35,8 @@ export type InvokeResult =
 
 /** The port the poller invokes through (unit tests may pass a small fake). */
 export interface Invoker {
-  invoke(fn: string, event: string, timeoutSeconds: number): Promise<InvokeResult>;
+  /** `trace`: an X-Ray trace header (`Root=1-…;Parent=…;Sampled=1`) for the Invoke's `X-Amzn-Trace-Id`. */
+  invoke(fn: string, event: string, timeoutSeconds: number, trace?: string): Promise<InvokeResult>;
   close(): void;
 }
 
@@ -48,6 +52,9 @@ export interface InvokerOptions {
   /** Sign with placeholder keys (a local endpoint and no AWS credentials in the environment). @defaultValue false */
   readonly localCredentials?: boolean;
 }
+
+/** The header Lambda reads a caller's trace from (never signed: SigV4 leaves it out). */
+export const TRACE_HEADER = 'x-amzn-trace-id';
 
 /** Margin above the function's timeout before the poller gives up on an Invoke. */
 const TIMEOUT_MARGIN_MS = 15_000;
@@ -106,6 +113,16 @@ function parseBody(text: string): unknown {
   }
 }
 
+/** An SDK build-step middleware that sets one request header. */
+function withHeader(name: string, value: string) {
+  return <I, O>(next: (args: I) => Promise<O>) =>
+    (args: I): Promise<O> => {
+      const request = (args as { request?: { headers?: Record<string, string> } }).request;
+      if (request?.headers) request.headers[name] = value;
+      return next(args);
+    };
+}
+
 /** `InvokeCommand` through the full SDK. */
 export class SdkInvoker implements Invoker {
   readonly client: LambdaClient;
@@ -124,9 +141,11 @@ export class SdkInvoker implements Invoker {
     );
   }
 
-  async invoke(fn: string, event: string, _timeoutSeconds: number): Promise<InvokeResult> {
+  async invoke(fn: string, event: string, _timeoutSeconds: number, trace?: string): Promise<InvokeResult> {
     try {
-      const out = await this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: Buffer.from(event) }));
+      const command = new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: Buffer.from(event) });
+      if (trace) command.middlewareStack.add(withHeader(TRACE_HEADER, trace), { step: 'build', name: 'sidekiqLambdaTraceHeader' });
+      const out = await this.client.send(command);
       const body = parseBody(out.Payload ? this.decoder.decode(out.Payload) : '');
       if (out.FunctionError) return { kind: 'function-error', body: (body ?? {}) as LambdaErrorBody };
       return { kind: 'response', body };
@@ -178,7 +197,7 @@ export class DirectInvoker implements Invoker {
     return this.target;
   }
 
-  async invoke(fn: string, event: string, _timeoutSeconds: number): Promise<InvokeResult> {
+  async invoke(fn: string, event: string, _timeoutSeconds: number, trace?: string): Promise<InvokeResult> {
     const { url, region, pool } = await this.resolve();
     const path = `${url.pathname.replace(/\/$/, '')}/2015-03-31/functions/${encodeURIComponent(fn)}/invocations`;
     const body = Buffer.from(event);
@@ -190,6 +209,7 @@ export class DirectInvoker implements Invoker {
     } catch (e) {
       return { kind: 'config', errorType: 'CredentialsError', message: (e as Error).message };
     }
+    if (trace) headers[TRACE_HEADER] = trace;
     let res;
     try {
       res = await pool.request({ method: 'POST', path, headers, body });

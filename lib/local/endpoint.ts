@@ -91,6 +91,8 @@ export async function startLocalLambda(opts: LocalLambdaOptions): Promise<LocalL
         if (result.kind !== 'success') log(`lambda ${fn.name}: Event invocation ${req.requestId} failed: ${result.body}`);
       };
       const env = lambdaEnvironment(fn, region, moduleName);
+      // Lambda sets this where one environment runs several invocations at once (Managed Instances).
+      if (perEnvironment > 1) env.AWS_LAMBDA_MAX_CONCURRENCY = String(perEnvironment);
       const { invocationsPerEnvironment } = opts;
       pools.set(fn.name, new EnvironmentPool({ fn, runtimeFile, data, env, invocationsPerEnvironment, onEventResult }));
     }

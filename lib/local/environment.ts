@@ -105,7 +105,7 @@ export class ExecutionEnvironment {
       const timer = setTimeout(() => this.onTimeout(req.requestId), this.timeoutMs);
       this.pending.set(req.requestId, { resolve, timer });
       if (this.outbox.length === 0) setImmediate(this.flush);
-      this.outbox.push([req.requestId, req.payload, req.invokedFunctionArn, Date.now() + this.timeoutMs]);
+      this.outbox.push([req.requestId, req.payload, req.invokedFunctionArn, Date.now() + this.timeoutMs, req.traceHeader]);
     });
   }
 

@@ -7,14 +7,16 @@
  *    answered as Lambda's runtime answers it (the error's own name; `Runtime.UserCodeSyntaxError`,
  *    `Runtime.ImportModuleError`, `Runtime.HandlerNotFound`), and the environment is discarded.
  * 2. Invoke (one at a time, unless the endpoint allows more per environment): parse the payload
- *    (off the HTTP thread), build the `context` object, call the handler (async or callback
- *    style), answer the JSON result or the error body.
+ *    (off the HTTP thread), build the `context` object, set `_X_AMZN_TRACE_ID` to the invocation's
+ *    trace header as Lambda's Node.js runtime does for each invocation (not where an environment
+ *    runs several at once, `AWS_LAMBDA_MAX_CONCURRENCY` set, as that runtime), call the handler
+ *    (async or callback style), answer the JSON result or the error body.
  * 3. An uncaught exception or unhandled rejection fails the invocations in flight with the error,
  *    and asks for the environment to be discarded, as Lambda's runtime exits on them.
  *
  * Protocol (flat arrays, batched per event-loop turn in both directions, so that a burst of
  * invocations costs one `postMessage` — one thread wake-up — per turn, not one per invocation):
- *   main → worker: InvokeMessage[]  ([requestId, payload, invokedFunctionArn, deadlineEpochMs])
+ *   main → worker: InvokeMessage[]  ([requestId, payload, invokedFunctionArn, deadlineEpochMs, traceHeader])
  *   worker → main: ResultBatch      (requestId, kind, body, discard, requestId, kind, …)
  * `discard` asks the main thread to stop this environment (init error, uncaught exception).
  *
@@ -39,7 +41,7 @@ export interface RuntimeData {
 }
 
 /** The main → worker message. */
-export type InvokeMessage = readonly [requestId: string, payload: string, invokedFunctionArn: string, deadline: number];
+export type InvokeMessage = readonly [requestId: string, payload: string, invokedFunctionArn: string, deadline: number, traceHeader: string];
 /** The worker → main message: 4 entries per finished invocation. */
 export type ResultBatch = ReadonlyArray<string | boolean>;
 
@@ -139,7 +141,10 @@ export function workerMain(serializeError: (error: unknown) => string, maxRespon
     crash(error);
   });
 
-  const start = ([requestId, payload, arn, deadline]: InvokeMessage): void => {
+  // Lambda's runtime moves the trace header into the environment per invocation, unless it runs
+  // several at once (aws-lambda-nodejs-runtime-interface-client, `moveXRayHeaderToEnv`).
+  const perInvocationTrace = process.env.AWS_LAMBDA_MAX_CONCURRENCY === undefined;
+  const start = ([requestId, payload, arn, deadline, trace]: InvokeMessage): void => {
     let event: unknown;
     try {
       event = payload === '' ? {} : JSON.parse(payload);
@@ -149,7 +154,13 @@ export function workerMain(serializeError: (error: unknown) => string, maxRespon
     }
     inFlight.add(requestId);
     init.then(
-      (handler) => call(handler, event, new Context(requestId, arn, deadline)),
+      (handler) => {
+        if (perInvocationTrace) {
+          if (trace) process.env._X_AMZN_TRACE_ID = trace;
+          else delete process.env._X_AMZN_TRACE_ID;
+        }
+        return call(handler, event, new Context(requestId, arn, deadline));
+      },
       () => Promise.reject(initError),
     ).then(
       (result) => {

@@ -10,11 +10,13 @@
  *    `Event` (202, run in the background), `DryRun` (204); 429 at the concurrency limit.
  * 4. Write Lambda's headers: `X-Amzn-RequestId`, `X-Amz-Executed-Version`, `X-Amz-Function-Error`,
  *    and `x-amzn-ErrorType` on service errors (the SDK picks the exception class from it).
+ * 5. Hand the invocation its trace: the caller's `X-Amzn-Trace-Id` as it came, or a fresh unsampled
+ *    one, as Lambda's pass-through tracing does (the runtime sets `_X_AMZN_TRACE_ID` from it).
  *
  * The hot path does little on purpose: no JSON parsing here (the worker parses the payload), one
  * cached route lookup, one UUID, one `postMessage` each way.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   MAX_REQUEST_BYTES,
@@ -26,6 +28,7 @@ import {
   unknownOperation,
   type ServiceError,
 } from './errors.js';
+import { freshXrayHeader } from '../protocol/trace.js';
 import type { EnvironmentPool } from './pool.js';
 import { functionArn, parseInvokeUrl } from './routing.js';
 import type { InvokeResult } from './types.js';
@@ -68,7 +71,7 @@ export function invokeListener(deps: ServerDeps): (req: IncomingMessage, res: Se
     readBody(req, (payload) => {
       if (payload === null) return fail(res, requestId, requestTooLarge());
       const type = req.headers['x-amz-invocation-type'] ?? 'RequestResponse';
-      const invocation = { requestId, payload, invokedFunctionArn: r.arn };
+      const invocation = { requestId, payload, invokedFunctionArn: r.arn, traceHeader: traceOf(req) };
       if (type === 'RequestResponse') {
         const running = pool.tryInvoke(invocation);
         if (!running) return fail(res, requestId, throttled());
@@ -85,6 +88,13 @@ export function invokeListener(deps: ServerDeps): (req: IncomingMessage, res: Se
       }
     });
   };
+}
+
+/** The caller's X-Ray trace header, or a new trace as Lambda starts one. */
+function traceOf(req: IncomingMessage): string {
+  const given = req.headers['x-amzn-trace-id'];
+  if (typeof given === 'string' && given !== '') return given;
+  return freshXrayHeader(Date.now(), randomBytes(20).toString('hex'));
 }
 
 function answer(res: ServerResponse, requestId: string, result: InvokeResult): void {

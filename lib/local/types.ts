@@ -48,4 +48,9 @@ export interface InvokeRequest {
   readonly payload: string;
   /** The ARN the caller used (`context.invokedFunctionArn`). */
   readonly invokedFunctionArn: string;
+  /**
+   * The invocation's X-Ray trace header, which the runtime puts in `_X_AMZN_TRACE_ID`: the
+   * caller's `X-Amzn-Trace-Id`, or a fresh unsampled one (Lambda's pass-through tracing).
+   */
+  readonly traceHeader: string;
 }

@@ -1,12 +1,17 @@
 /**
  * The poller's own counters for `/stats` and CloudWatch: processed, failed and throttled per class,
- * jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics. Each finished
- * run with its duration also goes to `onRun` (per-side stats and Sidekiq's Metrics tab).
+ * how long jobs waited in their queue per class (`enqueued_at` to the Invoke: count, total and
+ * longest), jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics.
+ * Each finished run with its duration also goes to `onRun` (per-side stats and Sidekiq's Metrics tab).
  */
 export interface ClassCounts {
   processed: number;
   failed: number;
   throttled: number;
+  /** Jobs whose queue wait was measured, their total wait and the longest, in ms. */
+  queueWaits: number;
+  queueWaitMsTotal: number;
+  queueWaitMsMax: number;
 }
 
 export class PollerCounters {
@@ -19,12 +24,16 @@ export class PollerCounters {
   lastLagMs = 0;
   avgLagMs = 0;
 
-  private bump(cls: string, field: keyof ClassCounts, n: number): void {
-    for (const m of [this.total, this.pending]) {
+  private bump(cls: string, field: 'processed' | 'failed' | 'throttled', n: number): void {
+    for (const c of this.both(cls)) c[field] += n;
+  }
+
+  private both(cls: string): ClassCounts[] {
+    return [this.total, this.pending].map((m) => {
       let c = m.get(cls);
-      if (!c) m.set(cls, (c = { processed: 0, failed: 0, throttled: 0 }));
-      c[field] += n;
-    }
+      if (!c) m.set(cls, (c = { processed: 0, failed: 0, throttled: 0, queueWaits: 0, queueWaitMsTotal: 0, queueWaitMsMax: 0 }));
+      return c;
+    });
   }
 
   processed(cls: string, n = 1, ms?: number): void {
@@ -37,6 +46,14 @@ export class PollerCounters {
   }
   throttled(cls: string, n = 1): void {
     this.bump(cls, 'throttled', n);
+  }
+  /** A job of `cls` waited `ms` in its queue before its Invoke. */
+  waited(cls: string, ms: number): void {
+    for (const c of this.both(cls)) {
+      c.queueWaits++;
+      c.queueWaitMsTotal += ms;
+      c.queueWaitMsMax = Math.max(c.queueWaitMsMax, ms);
+    }
   }
   fetched(n: number): void {
     this.fetchedTotal += n;

@@ -36,6 +36,10 @@ export const METRIC = {
   failed: 'Failed',
   /** Per class: invocations refused with 429. Dimension: JobClass. */
   throttled: 'Throttled',
+  /** Per class: seconds a job waited in its queue (`enqueued_at` to its Invoke), averaged over the interval. Dimension: JobClass. */
+  queueWait: 'QueueWait',
+  /** Per class: the longest such wait in the interval, in seconds. Dimension: JobClass. */
+  queueWaitMax: 'QueueWaitMax',
   /** Size of Sidekiq's dead set. */
   deadSetSize: 'DeadSetSize',
 } as const;

@@ -9,7 +9,8 @@
  *    or not running shows there), from one round of Redis calls.
  * 2. Emit them with this poller's in-flight and running counts, its utilization (running jobs as a
  *    percentage of `maxInFlight`: the scaling input), and its per-class processed / failed /
- *    throttled counts since the last emission (per class, and summed over the classes).
+ *    throttled counts since the last emission (per class, and summed over the classes), and how
+ *    long that class's jobs waited in their queue (average and longest).
  * 3. Put the deployment's `Deployment` dimension on every document.
  */
 import type { Redis } from 'ioredis';
@@ -96,6 +97,16 @@ export function startMonitor(opts: MonitorOptions): { stop(): void } {
           [[DIMENSION.deployment]],
         ),
       );
+      if (c.queueWaits > 0) {
+        write(
+          emf(
+            { [METRIC.queueWait]: c.queueWaitMsTotal / c.queueWaits / 1000, [METRIC.queueWaitMax]: c.queueWaitMsMax / 1000 },
+            { [METRIC.queueWait]: 'Seconds', [METRIC.queueWaitMax]: 'Seconds' },
+            { ...deployment, [DIMENSION.jobClass]: cls },
+            now,
+          ),
+        );
+      }
     }
   };
   const timer = setInterval(() => void tick().catch(() => undefined), opts.intervalMs ?? 60_000);

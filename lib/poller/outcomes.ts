@@ -114,9 +114,13 @@ export function outcomeOf(plan: Plan, now: number): Outcome {
   return { mode: 'ack' };
 }
 
-/** The one log line of a job's outcome; arguments only when asked for (they hold customer data). */
-export function outcomeLine(j: RunningJob, cls: string, plan: Plan, ms: number, withArgs: boolean): { level: 'info' | 'warn'; msg: string; [k: string]: unknown } {
+/**
+ * The one log line of a job's outcome, with how long it waited in its queue (`waitMs`) when known;
+ * arguments only when asked for (they hold customer data).
+ */
+export function outcomeLine(j: RunningJob, cls: string, plan: Plan, ms: number, withArgs: boolean, waitMs?: number): { level: 'info' | 'warn'; msg: string; [k: string]: unknown } {
   const base: Record<string, unknown> = { jid: j.job.jid, class: cls, queue: j.queue, ms };
+  if (waitMs !== undefined) base.waitMs = waitMs;
   if (withArgs) base.args = j.job.args;
   if (plan.kind === 'ok') return { level: 'info', msg: 'done', ...base };
   if (plan.kind === 'requeue') return { level: 'warn', msg: 'throttled: requeued', ...base };

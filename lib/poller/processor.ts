@@ -3,10 +3,12 @@
  * batch of one class on its Lambda function and writes each job's outcome.
  *
  * Tasks:
- * 1. Invoke the class's function with the batch; a batch too large for Lambda together runs job by
- *    job, one after another, on the same slot, so the class's cap holds.
+ * 1. Invoke the class's function with the batch, carrying its trace context to Lambda's tracing
+ *    (`X-Amzn-Trace-Id`); a batch too large for Lambda together runs job by job, one after
+ *    another, on the same slot, so the class's cap holds.
  * 2. Turn the answer into each job's outcome with Sidekiq's semantics (outcomes.ts) and write it,
- *    retrying while Redis refuses the write; count and log only outcomes that landed.
+ *    retrying while Redis refuses the write; count and log only outcomes that landed, with the
+ *    time each job waited in its queue (`enqueued_at` to the Invoke).
  * 3. Tell the class's limiter about throttling and successes.
  * 4. Never lose a job: an error between the Invoke and the outcome sends the batch down the retry
  *    path; whatever a batch leaves unsettled goes back to its queue; a malformed payload goes to
@@ -14,6 +16,8 @@
  */
 import { displayClass } from '../protocol/job.js';
 import { makeEvent } from '../protocol/event.js';
+import { queueWaitMs } from '../protocol/time.js';
+import { invocationTraceHeader } from '../protocol/trace.js';
 import type { SidekiqVersion } from '../protocol/time.js';
 import type { Invoker } from '../lambda/invoker.js';
 import type { Route } from '../jobs.js';
@@ -114,7 +118,7 @@ export class Processor {
     let plans: Plan[];
     try {
       const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue })), this.opts.version));
-      const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds);
+      const result = await this.opts.invoker.invoke(route.function, event, route.timeoutSeconds, invocationTraceHeader(jobs.map((j) => j.job)));
       if (result.kind === 'too-large' && jobs.length > 1) return false;
       if (result.kind === 'throttled') {
         limiter.onThrottle();
@@ -154,6 +158,8 @@ export class Processor {
         }
         const cls = route?.class ?? displayClass(j.job);
         if (!written) return this.notOurs(j.queue, j.job.jid, cls);
+        const waitMs = queueWaitMs(j.job, started);
+        if (waitMs !== undefined && plan.kind !== 'requeue') this.opts.counters.waited(cls, waitMs);
         if (plan.kind === 'ok') {
           this.opts.stats.processed();
           this.opts.counters.processed(cls, 1, ms);
@@ -163,7 +169,7 @@ export class Processor {
           this.opts.counters.failed(cls, 1, ms);
         }
         if (plan.kind !== 'ok' || this.opts.log.enabled('info')) {
-          const { level, msg, ...fields } = outcomeLine(j, cls, plan, ms, this.opts.logArgs);
+          const { level, msg, ...fields } = outcomeLine(j, cls, plan, ms, this.opts.logArgs, waitMs);
           this.opts.log[level](msg, fields);
         }
       }),

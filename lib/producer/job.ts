@@ -44,9 +44,9 @@ export interface DefineJobOptions extends JobOptions {
 /** A typed handle on one Ruby job class. */
 export interface JobHandle<A extends unknown[]> {
   readonly className: string;
-  performAsync(...args: A): Promise<string>;
-  performIn(seconds: number, ...args: A): Promise<string>;
-  performAt(time: number | Date, ...args: A): Promise<string>;
+  performAsync(...args: A): Promise<string | null>;
+  performIn(seconds: number, ...args: A): Promise<string | null>;
+  performAt(time: number | Date, ...args: A): Promise<string | null>;
   /** A handle with other options (`queue`, `retry`, `client`, …), as Sidekiq's `set`. */
   set(options: DefineJobOptions): JobHandle<A>;
 }
@@ -75,7 +75,7 @@ export function defineJobWith(fallback?: () => Producer) {
       const data = wrapActiveJob(className, args, { queue, enqueuedAt: p.now(), scheduledAt: at === undefined ? undefined : at * 1000 });
       return { ...jobOptions, queue, class: activeJobWrapperClass(p.version), wrapped: className, args: [data] };
     };
-    const push = (args: unknown[], when?: number | Date): Promise<string> => {
+    const push = (args: unknown[], when?: number | Date): Promise<string | null> => {
       const p = producer();
       if (when === undefined) return p.push(item(p, args));
       const scheduled = p.scheduled({}, when);

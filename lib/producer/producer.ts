@@ -8,7 +8,9 @@
  *    render immediate jobs for their queue and future ones for `schedule` (`at` removed).
  * 2. `performAsync` / `performIn` / `performAt` with Sidekiq's rules: a number under 1e9 is an
  *    interval, otherwise an epoch; a time not in the future means now.
- * 3. Hand what it rendered to `write`, a batch at a time: the one thing a kind of producer decides.
+ * 3. Run every job through the producer middleware chain first (middleware.ts): it may change the
+ *    job or stop its push (`null` in place of its jid).
+ * 4. Hand what it rendered to `write`, a batch at a time: the one thing a kind of producer decides.
  *
  * Opens no connection and imports no Redis client: a job function's bundle stays small.
  */
@@ -18,6 +20,7 @@ import { DEFAULT_SIDEKIQ_VERSION, writeTimestamp, type EpochMs, type SidekiqVers
 import { JobValidationError, generateJid, validateArgs, validateClass, validateJid, validateQueue, validateRetry } from '../protocol/validate.js';
 import type { RetryOption } from '../protocol/job.js';
 import type { Enqueue } from '../protocol/event.js';
+import { producerMiddleware, type OutgoingJob } from './middleware.js';
 
 /** Options Sidekiq reads from a job; anything else passes through as a custom top-level key. */
 export interface JobOptions {
@@ -157,9 +160,16 @@ export abstract class Producer {
 
   /**
    * Pushes one job. With `at`, it goes to the `schedule` set (even if `at` is past, as
-   * `Sidekiq::Client.push` does); otherwise to its queue. Returns the jid.
+   * `Sidekiq::Client.push` does); otherwise to its queue. Returns the jid, or `null` when a
+   * producer middleware stopped the push (Sidekiq's `push` returning nil).
    */
-  async push(item: PushItem): Promise<string> {
+  async push(item: PushItem): Promise<string | null> {
+    if (producerMiddleware.size > 0) {
+      const job = this.outgoing(item, item.jid ?? generateJid(), item.at);
+      if (!(await producerMiddleware.run(job, this))) return null;
+      await this.write([await this.rendered(job, this.now())]);
+      return job.jid;
+    }
     const { at, ...given } = item;
     const place = await this.placement(given);
     let rest = given;
@@ -179,6 +189,24 @@ export abstract class Producer {
     return p.jid;
   }
 
+  /** The job a producer middleware sees: the item with its jid, queue and retry resolved, `at` in epoch seconds. */
+  private outgoing(item: JobOptions & { class: string; args: unknown[] }, jid: string, at: number | Date | undefined): OutgoingJob {
+    const { at: _drop, batchSize: _size, ...rest } = item as typeof item & { at?: unknown; batchSize?: unknown };
+    const job: OutgoingJob = { ...rest, class: validateClass(item.class), queue: item.queue ?? 'default', retry: item.retry ?? true, args: item.args, jid: validateJid(jid) };
+    if (at !== undefined) job.at = toEpochMs(at, 'at') / 1000;
+    return job;
+  }
+
+  /** What to write for a job the middleware let through: placed (routing), then rendered. */
+  private async rendered(job: OutgoingJob, now: EpochMs): Promise<Enqueue> {
+    const { at, ...rest } = job;
+    const place = await this.placement(rest);
+    const item = place ? place(rest, rest.jid) : rest;
+    if (at !== undefined) return { at: toEpochMs(at, 'at'), payload: this.payload(item, now).json };
+    const p = this.payload(item, now, now);
+    return { queue: p.queue, payload: p.json };
+  }
+
   /**
    * The bytes `push` would write for a job enqueued now, without writing them: for a caller that
    * pushes inside its own script (the cron scheduler claims a fire time and pushes in one step).
@@ -193,9 +221,10 @@ export abstract class Producer {
 
   /**
    * Pushes many jobs of one class; each gets its own jid and all share one `created_at`.
-   * One write (for Redis, one round trip) per `batchSize` jobs. Returns the jids in order.
+   * One write (for Redis, one round trip) per `batchSize` jobs. Returns the jids in order, with
+   * `null` for a job a producer middleware stopped (as Sidekiq's `push_bulk` has nil there).
    */
-  async pushBulk(item: BulkItem): Promise<string[]> {
+  async pushBulk(item: BulkItem): Promise<(string | null)[]> {
     const { args: list, at, batchSize = 1000, jid, ...rest } = item as BulkItem & { jid?: unknown };
     if (!Array.isArray(list)) throw new JobValidationError('args', 'must be an array of argument arrays');
     if (jid !== undefined) throw new JobValidationError('jid', 'cannot be given to pushBulk: every job gets its own');
@@ -204,8 +233,9 @@ export abstract class Producer {
     }
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new JobValidationError('batchSize', 'must be a positive integer');
     const now = this.now();
-    const jids: string[] = [];
-    const place = await this.placement(rest);
+    const jids: (string | null)[] = [];
+    const chained = producerMiddleware.size > 0;
+    const place = chained ? undefined : await this.placement(rest);
     // Options are the same for every job: validate and render them once (lazily, so an empty
     // list is a no-op as in Sidekiq), then each job costs its args check and two concatenations.
     // A routed class has two variants: where its options say, and where the route sends it.
@@ -221,6 +251,14 @@ export abstract class Producer {
         validateArgs(args, `args[${i}]`);
         const jid = random.slice(24 * (i - start), 24 * (i - start + 1));
         const atI = Array.isArray(at) ? at[i] : at;
+        if (chained) {
+          // Each job through the middleware on its own, rendered on its own (it may have changed).
+          const job = this.outgoing({ ...rest, args }, jid, atI);
+          const go = await producerMiddleware.run(job, this);
+          if (go) writes.push(await this.rendered(job, now));
+          jids.push(go ? job.jid : null);
+          continue;
+        }
         const options = place ? place(rest, jid) : rest;
         const variant = options === rest ? '' : 'routed';
         if (atI !== undefined) {
@@ -234,23 +272,23 @@ export abstract class Producer {
         }
         jids.push(jid);
       }
-      await this.write(writes);
+      if (writes.length > 0) await this.write(writes);
     }
     return jids;
   }
 
-  /** `perform_async`: enqueue now. */
-  performAsync(cls: string, ...args: unknown[]): Promise<string> {
+  /** `perform_async`: enqueue now. Resolves the jid, or `null` when a producer middleware stopped the push. */
+  performAsync(cls: string, ...args: unknown[]): Promise<string | null> {
     return this.push({ class: cls, args });
   }
 
   /** `perform_in`: run after `interval` seconds (a number ≥ 1e9 is taken as an epoch, as Sidekiq does). */
-  performIn(interval: number, cls: string, ...args: unknown[]): Promise<string> {
+  performIn(interval: number, cls: string, ...args: unknown[]): Promise<string | null> {
     return this.push(this.scheduled({ class: cls, args }, interval));
   }
 
   /** `perform_at`: run at a time (epoch seconds or a Date); a past time means now. */
-  performAt(time: number | Date, cls: string, ...args: unknown[]): Promise<string> {
+  performAt(time: number | Date, cls: string, ...args: unknown[]): Promise<string | null> {
     return this.push(this.scheduled({ class: cls, args }, time));
   }
 

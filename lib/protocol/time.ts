@@ -35,6 +35,18 @@ export function readTimestamp(value: unknown): EpochMs | undefined {
 }
 
 /**
+ * How long a job waited in its queue before it started at `startMs`: from its `enqueued_at` (set
+ * each time it is pushed to a queue, by a retry or the scheduler too), in whole ms; never negative
+ * (the clocks of the host that pushed it and of the one running it differ). Undefined without one.
+ *
+ * @example queueWaitMs({ enqueued_at: 1795334852.5 }, 1795334853000) // 500
+ */
+export function queueWaitMs(job: { readonly enqueued_at?: unknown }, startMs: EpochMs): number | undefined {
+  const enqueued = readTimestamp(job.enqueued_at);
+  return enqueued === undefined ? undefined : Math.max(0, Math.round(startMs - enqueued));
+}
+
+/**
  * Float seconds as JSON text that always has a decimal point, so Sidekiq 8 never reads it as ms.
  *
  * @example

@@ -35,7 +35,7 @@ describe('backpressure', () => {
   it('splits a batch too large for Lambda into single invocations, one at a time within the class cap', async () => {
     // Prepare: three 2.5 MiB jobs fetched as one batch (7.5 MiB: over Lambda's 6 MiB)
     const lambdaUrl = await sharedFunction('batch');
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'BigJob', queue: 'big', args: [0, 1, 2].map(() => ['ok', 'x'.repeat(2.5 * 1024 * 1024)]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'BigJob', queue: 'big', args: [0, 1, 2].map(() => ['ok', 'x'.repeat(2.5 * 1024 * 1024)]) }) as string[];
     // Act
     const stack = await startStack(t.url, [], {}, { lambdaUrl, extraRoutes: [route('BigJob', 'big', 3)] });
     cleanups.push(() => stack.close());
@@ -52,7 +52,7 @@ describe('backpressure', () => {
   it('at shutdown, puts back the jobs of a split batch not yet sent, and sends no more', async () => {
     // Prepare: three 2.5 MiB jobs of 1 s each fetched as one batch (too large: split)
     const lambdaUrl = await sharedFunction('slow');
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'BigJob', queue: 'big', args: [0, 1, 2].map(() => [1, 'x'.repeat(2.5 * 1024 * 1024)]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'BigJob', queue: 'big', args: [0, 1, 2].map(() => [1, 'x'.repeat(2.5 * 1024 * 1024)]) }) as string[];
     const stack = await startStack(t.url, [], {}, { lambdaUrl, extraRoutes: [route('BigJob', 'big', 3)] });
     cleanups.push(() => stack.close());
     await eventually(async () => (await t.redis.llen('queue:big')) === 0, 10_000, 'the batch to be fetched');
@@ -104,7 +104,7 @@ describe('backpressure', () => {
     await client.push({ class: 'AJob', queue: 'a', args: [3] });
     await eventually(() => stack.running.poller.busy() === 1, 10_000, 'AJob to start');
     // Act: BJob is throttled until AJob finishes
-    const jid = await client.push({ class: 'BJob', queue: 'b', args: [0] });
+    const jid = await client.push({ class: 'BJob', queue: 'b', args: [0] }) as string;
     // Assess: it runs once AJob is done, with retry_count untouched, after a handful of 429s
     // (50 ms doubling: about 6 in 3 s), not the hundreds a tight loop makes
     await eventually(async () => (await executions(t.redis)).get(jid) === 1, 20_000, 'BJob to run');

@@ -57,7 +57,7 @@ describe('caps', () => {
   it('keeps a capped class busy: a freed slot starts the next job at once', async () => {
     // Prepare: 200 jobs of 20 ms under a cap of 2 (the bound is 100 jobs/s: about 2 s)
     const lambda = await endpoint(['CappedJob']);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'CappedJob', queue: 'capped', args: Array.from({ length: 200 }, () => [0.02]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'CappedJob', queue: 'capped', args: Array.from({ length: 200 }, () => [0.02]) }) as string[];
     // Act
     await poller(lambda.url, [route('CappedJob', 'capped', 2)]);
     // Assess: all ran, well inside what 1 s stalls between rounds would take (100 s), never over the cap
@@ -70,8 +70,8 @@ describe('caps', () => {
     // Prepare: four 3 s jobs of a class capped at 2 at the head of `default`, then 100 fast jobs of another
     const lambda = await endpoint(['SlowJob', 'FastJob']);
     const client = new Client({ redis: t.redis });
-    const slow = await client.pushBulk({ class: 'SlowJob', queue: 'default', args: Array.from({ length: 4 }, () => [3]) });
-    const fast = await client.pushBulk({ class: 'FastJob', queue: 'default', args: Array.from({ length: 100 }, () => [0.01]) });
+    const slow = await client.pushBulk({ class: 'SlowJob', queue: 'default', args: Array.from({ length: 4 }, () => [3]) }) as string[];
+    const fast = await client.pushBulk({ class: 'FastJob', queue: 'default', args: Array.from({ length: 100 }, () => [0.01]) }) as string[];
     // Act
     const stack = await poller(lambda.url, [route('SlowJob', 'default', 2), route('FastJob', 'default', 5)]);
     // Assess: every fast job ran while the slow class was still on its first round (it needs 6 s)
@@ -86,7 +86,7 @@ describe('caps', () => {
   it('shows jobs waiting for a slot on the Busy page, and runs them in fetch order', async () => {
     // Prepare: five 1 s jobs under a cap of 1
     const lambda = await endpoint(['OneAtATime']);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'OneAtATime', queue: 'one', args: Array.from({ length: 5 }, () => [0.3]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'OneAtATime', queue: 'one', args: Array.from({ length: 5 }, () => [0.3]) }) as string[];
     // Act
     const stack = await poller(lambda.url, [route('OneAtATime', 'one', 1)]);
     // Assess: the work hash lists running and waiting jobs (it holds twice what the cap runs)
@@ -99,7 +99,7 @@ describe('caps', () => {
   it('holds a class cap across three pollers on one Redis', async () => {
     // Prepare: 300 jobs of 50 ms, a cap of 4 (the bound is 80 jobs/s: about 4 s)
     const lambda = await endpoint(['SharedJob']);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SharedJob', queue: 'shared', args: Array.from({ length: 300 }, () => [0.05]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SharedJob', queue: 'shared', args: Array.from({ length: 300 }, () => [0.05]) }) as string[];
     // Act: three pollers, each declaring the full cap
     const stacks = await Promise.all([0, 1, 2].map(() => poller(lambda.url, [route('SharedJob', 'shared', 4)])));
     // Assess: all ran; Lambda never saw more than 4 at once; every poller got a share
@@ -116,7 +116,7 @@ describe('caps', () => {
     const routes = [route('SharedJob', 'shared', 2)];
     const [a, b] = [spawnPoller(t.url, lambda.url, routes), spawnPoller(t.url, lambda.url, routes)].map(track);
     await Promise.all([a!.ready, b!.ready]);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SharedJob', queue: 'shared', args: Array.from({ length: 20 }, () => [0.3]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SharedJob', queue: 'shared', args: Array.from({ length: 20 }, () => [0.3]) }) as string[];
     const leases = 'sidekiq-lambda:leases|SharedJob';
     const holders = async (): Promise<string[]> => Object.keys(await t.redis.hgetall(leases)).filter((f) => f.startsWith('h|'));
     await eventually(async () => (await holders()).length === 2, 10_000, 'both pollers holding a lease');

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalLambda, type LocalLambda } from '../../lib/local/endpoint.js';
-import { DirectInvoker, SdkInvoker, type Invoker } from '../../lib/lambda/invoker.js';
+import { DirectInvoker, SdkInvoker, type InvokeResult, type Invoker } from '../../lib/lambda/invoker.js';
 import { makeEvent } from '../../lib/protocol/event.js';
 import { HANDLERS } from '../support/stack.js';
 
@@ -17,10 +17,19 @@ beforeAll(async () => {
       { name: 'slow', entry: HANDLERS, handlerExport: 'slow', timeoutSeconds: 1, memoryMb: 128, concurrency: 1, environment: {} },
       // Room for a cold start on a loaded machine: only the second, concurrent call may fail (429).
       { name: 'busy', entry: HANDLERS, handlerExport: 'slow', timeoutSeconds: 20, memoryMb: 128, concurrency: 1, environment: {} },
+      { name: 'traced', entry: HANDLERS, handlerExport: 'traced', timeoutSeconds: 5, memoryMb: 128, concurrency: 1, environment: {} },
     ],
   });
 });
 afterAll(() => lambda.close());
+
+const TRACEPARENT = '00-4efaaf4d1e8720b39541901950019ee5-53995c3f42cd8ad8-01';
+const XRAY = 'Root=1-4efaaf4d-1e8720b39541901950019ee5;Parent=53995c3f42cd8ad8;Sampled=1';
+/** The one job the `traced` handler enqueued: its args and payload. */
+const tracedAnswer = (r: InvokeResult) => {
+  const enqueued = (r as { body: { results: { enqueued: { payload: string }[] }[] } }).body.results[0]!.enqueued[0]!;
+  return JSON.parse(enqueued.payload) as { args: unknown[]; traceparent?: string };
+};
 
 const event = (args: unknown[] = []) => JSON.stringify(makeEvent([{ payload: JSON.stringify({ class: 'J', args, jid: 'a'.repeat(24), queue: 'q' }), queue: 'q' }]));
 
@@ -53,6 +62,22 @@ describe.each([
   });
   it('classifies an unknown function as a configuration error', async () => {
     expect(await inv.invoke('missing', event(), 5)).toMatchObject({ kind: 'config', errorType: 'ResourceNotFoundException' });
+  });
+  it("sends the trace as X-Amzn-Trace-Id: the function's _X_AMZN_TRACE_ID; the job's context reaches job.trace and what it enqueues", async () => {
+    // Prepare
+    const payload = JSON.stringify({ class: 'J', args: [], jid: 'a'.repeat(24), queue: 'q', traceparent: TRACEPARENT });
+    // Act
+    const r = await inv.invoke('traced', JSON.stringify(makeEvent([{ payload, queue: 'q' }])), 5, XRAY);
+    // Assess
+    expect(r.kind).toBe('response');
+    const seen = tracedAnswer(r);
+    expect(seen.args.slice(0, 3)).toEqual(['4efaaf4d1e8720b39541901950019ee5', '53995c3f42cd8ad8', XRAY]);
+    expect(seen.traceparent).toBe(TRACEPARENT);
+  });
+  it('without a trace, the function gets a fresh one from Lambda', async () => {
+    const seen = tracedAnswer(await inv.invoke('traced', event(), 5));
+    expect(seen.args.slice(0, 3)).toEqual([null, null, expect.stringMatching(/^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/)]);
+    expect(seen.traceparent).toBeUndefined();
   });
 });
 

@@ -17,7 +17,7 @@ afterEach(async () => {
 
 async function push(cls: string, queue: string, args: unknown[], extra: Record<string, unknown> = {}): Promise<string> {
   const client = new Client({ redis: t.redis });
-  return client.push({ class: cls, queue, args, ...extra });
+  return (await client.push({ class: cls, queue, args, ...extra })) as string;
 }
 
 /** The retry set's entries, or undefined while it is empty (for `eventually`). */

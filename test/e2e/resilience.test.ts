@@ -49,7 +49,7 @@ describe('resilience', () => {
   it('kill -9 with jobs in flight, then a restart: every job completes, only in-flight ones may run twice', async () => {
     // Prepare: 30 jobs, a poller that holds at most 10
     const lambda = await lambdaWithSlow(t.url);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 30 }, () => [1]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 30 }, () => [1]) }) as string[];
     const first = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '10', SIDEKIQ_LAMBDA_MAX_WAITING: '0' }));
     await first.ready;
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0], 10_000, 'an in-flight list');
@@ -77,7 +77,7 @@ describe('resilience', () => {
     const b = await startStack(t.url, [], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '5' }, { lambdaUrl: lambda.url, extraRoutes: [slowRoute(50)] });
     cleanups.push(() => b.close());
     await a.ready;
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 40 }, () => [0.3]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 40 }, () => [0.3]) }) as string[];
     await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*')).length >= 2, 10_000, 'both pollers fetching');
     a.child.kill('SIGKILL');
     await a.exited;
@@ -107,7 +107,7 @@ describe('resilience', () => {
     const lambda = await lambdaWithSlow(t.url);
     const p = track(spawnPoller(t.url, lambda.url, [slowRoute(50)], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '3', SIDEKIQ_LAMBDA_MAX_WAITING: '0', SIDEKIQ_LAMBDA_SHUTDOWN_TIMEOUT: '1' }));
     await p.ready;
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[4], [4], [4]] });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[4], [4], [4]] }) as string[];
     const inflightKey = await eventually(async () => (await t.redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await t.redis.llen(inflightKey)) === 3);
     // In flight is not yet running: each invocation starts once its class lease is granted.
@@ -132,7 +132,7 @@ describe('resilience', () => {
     const lambda = await lambdaWithSlow(server.url);
     const stack: Stack = await startStack(server.url, [], { SIDEKIQ_LAMBDA_MAX_IN_FLIGHT: '20' }, { lambdaUrl: lambda.url, extraRoutes: [slowRoute(50)] });
     cleanups.push(() => stack.close());
-    const jids = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 300 }, () => [0.05]) });
+    const jids = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 300 }, () => [0.05]) }) as string[];
     await eventually(async () => (await redis.llen('queue:q')) < 250, 20_000, 'the poller to get going');
     // Act
     await server.stop();
@@ -158,7 +158,7 @@ describe('resilience', () => {
     const stack = await startStack(t.url, [], {}, { lambdaUrl: lambda.url, extraRoutes: [slowRoute(16)] });
     cleanups.push(() => stack.close());
     // Act
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 40 }, () => [0.1]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: Array.from({ length: 40 }, () => [0.1]) }) as string[];
     // Assess
     await eventually(async () => (await executions(t.redis)).size === 40 && (await settledEverywhere(t.redis)), 40_000, 'all 40 jobs');
     const runs = await executions(t.redis);
@@ -179,7 +179,7 @@ describe('resilience', () => {
     const lambda = await lambdaWithSlow(server.url);
     const stack = await startStack(server.url, [], {}, { lambdaUrl: lambda.url, extraRoutes: [slowRoute(5)] });
     cleanups.push(() => stack.close());
-    const [jid] = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[1]] });
+    const [jid] = await new Client({ redis }).pushBulk({ class: 'SlowJob', queue: 'q', args: [[1]] }) as string[];
     const inflightKey = await eventually(async () => (await redis.keys('sidekiq-lambda:inflight*'))[0]);
     await eventually(async () => (await redis.llen(inflightKey)) === 1);
     // In flight is not yet running: its invocation starts once its class lease is granted (a write).

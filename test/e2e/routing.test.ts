@@ -177,7 +177,7 @@ describe('kill -9 mid-migration', () => {
     await Promise.all([a!.ready, b!.ready]);
     await changeRoute(t.redis, K, 'TrackUserJob', entry(100), 'test', Date.now());
     await sidekiq(sk);
-    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'TrackUserJob', args: Array.from({ length: 60 }, () => [0.3]) });
+    const jids = await new Client({ redis: t.redis }).pushBulk({ class: 'TrackUserJob', args: Array.from({ length: 60 }, () => [0.3]) }) as string[];
     // The victim: a poller with jobs in flight (its in-flight list is `…inflight|<host>:<pid>:<hex>|<queue>`)
     const inflightA = await eventually(async () => {
       for (const k of await t.redis.keys('sidekiq-lambda:inflight*')) if ((await t.redis.llen(k)) > 0) return k;

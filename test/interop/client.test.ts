@@ -141,7 +141,7 @@ forEachSidekiq((sk) => describe('interop: jobs this library enqueues run on a re
 
   it('performIn: scheduled jobs of every shape are promoted by Sidekiq and run with equal arguments', async () => {
     const client = makeClient();
-    const jids = await Promise.all(SHAPES.map(([, args]) => client.push(client.scheduled({ class: 'EchoWorker', queue: 'interop', args }, 1))));
+    const jids = await Promise.all(SHAPES.map(([, args]) => client.push(client.scheduled({ class: 'EchoWorker', queue: 'interop', args }, 1)))) as string[];
     expect(await t.redis.zcard('schedule')).toBe(SHAPES.length);
     const got = await results<{ jid: string; args_json: string }>(SHAPES.length, 30_000, serverLog);
     const byJid = new Map(got.map((g) => [g.jid, g.args_json]));
@@ -152,7 +152,7 @@ forEachSidekiq((sk) => describe('interop: jobs this library enqueues run on a re
   it('pushBulk: every job of a bulk push runs once, with its own jid and arguments', async () => {
     const client = makeClient();
     const bulk = [...SHAPES.map(([, args]) => args), ...Array.from({ length: 200 }, (_, i) => [i, `n${i}`])];
-    const jids = await client.pushBulk({ class: 'EchoWorker', queue: 'interop_bulk', args: bulk, batchSize: 50 });
+    const jids = await client.pushBulk({ class: 'EchoWorker', queue: 'interop_bulk', args: bulk, batchSize: 50 }) as string[];
     const got = await results<{ jid: string; args_json: string }>(bulk.length, 30_000, serverLog);
     expect(got).toHaveLength(bulk.length);
     const byJid = new Map(got.map((g) => [g.jid, g.args_json]));
@@ -358,7 +358,7 @@ forEachSidekiq((sk) => describe("interop: Sidekiq's API sees our jobs as its own
   it('Sidekiq::ScheduledSet lists our scheduled jobs at the right time and finds them by jid', async () => {
     const client = makeClient();
     const at = Math.floor(Date.now() / 1000) + 3600 + 0.25;
-    const jid = await client.performAt(at, 'LaterWorker', { when: 'later' });
+    const jid = await client.performAt(at, 'LaterWorker', { when: 'later' }) as string;
     await client.performIn(600, 'LaterWorker', 'other');
     const seen = JSON.parse(sk.run(INSPECT, t.url, { FIND_JID: jid })) as Inspected;
     expect(seen.scheduled_size).toBe(2);

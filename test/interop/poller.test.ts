@@ -20,8 +20,8 @@ forEachSidekiq((sk) => describe('poller ↔ Ruby Sidekiq', () => {
     // Prepare: one failure to retry, one straight to the dead set
     stack = await startStack(t.url, [{ class: 'FailJob', queue: 'q', handler: 'fail' }]);
     const client = new Client({ redis: t.redis });
-    const retried = await client.push({ class: 'FailJob', queue: 'q', args: ['boom ünïcode'], backtrace: 3 });
-    const dead = await client.push({ class: 'FailJob', queue: 'q', args: ['gone'], retry: 0 });
+    const retried = await client.push({ class: 'FailJob', queue: 'q', args: ['boom ünïcode'], backtrace: 3 }) as string;
+    const dead = await client.push({ class: 'FailJob', queue: 'q', args: ['gone'], retry: 0 }) as string;
     await eventually(async () => (await t.redis.zcard('retry')) === 1 && (await t.redis.zcard('dead')) === 1);
     // Act: Ruby reads both sets, then retries both
     const out = sk.run(

@@ -141,7 +141,7 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
     await changeRoute(t.redis, K, 'TrackUserJob', entry(0, true), 'test', Date.now());
     const plain = new Client({ redis: t.redis, routing: false }); // a client without the middleware
     const gone = await plain.pushBulk({ class: 'GoneJob', args: [[1], [2], [3]] });
-    const held = await plain.pushBulk({ class: 'TrackUserJob', args: [[1], [2]] });
+    const held = await plain.pushBulk({ class: 'TrackUserJob', args: [[1], [2]] }) as string[];
     const [ruby1] = await plain.pushBulk({ class: 'RubyOnlyJob', args: [[1]] });
     // Act
     server = await startSidekiq(sk, t.url, t.redis, { concurrency: 2 });
@@ -155,7 +155,7 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
     // And once TrackUserJob runs in Ruby again, its runs count on Ruby's side of the stats. (Until the server's cache
     // takes the new route it may still hold the job: a resume releases what was held, as `route --resume` does.)
     await changeRoute(t.redis, K, 'TrackUserJob', entry(0), 'test', Date.now());
-    const jid = await plain.push({ class: 'TrackUserJob', args: [3] });
+    const jid = await plain.push({ class: 'TrackUserJob', args: [3] }) as string;
     // The two held jobs are released and run too.
     const ran = async (): Promise<boolean> => [jid, ...held].every((j) => runs.has(j));
     let runs = new Map<string, number>();

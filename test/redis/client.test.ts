@@ -77,7 +77,7 @@ describe('Client', () => {
       // Act
       let jid = '';
       const cmds = await monitor(async () => {
-        jid = await client.push({ class: 'HardWorker', queue: 'critical', args: [1, 'two', { k: 3.5 }] });
+        jid = await client.push({ class: 'HardWorker', queue: 'critical', args: [1, 'two', { k: 3.5 }] }) as string;
       });
       // Assess
       expect(jid).toMatch(JID);
@@ -139,7 +139,7 @@ describe('Client', () => {
       const client = makeClient();
       let jid = '';
       const cmds = await monitor(async () => {
-        jid = await client.push({ class: 'A', args: [1], at: NOW / 1000 - 30 });
+        jid = await client.push({ class: 'A', args: [1], at: NOW / 1000 - 30 }) as string;
       });
       expect(cmds).toEqual([
         ['zadd', 'schedule', '1795334822.0', `{"retry":true,"queue":"default","class":"A","args":[1],"jid":"${jid}","created_at":1795334852.0}`],
@@ -268,7 +268,7 @@ describe('Client', () => {
       // Act
       let jids: string[] = [];
       const cmds = await monitor(async () => {
-        jids = await client.pushBulk({ class: 'BulkWorker', queue: 'bulk', args });
+        jids = await client.pushBulk({ class: 'BulkWorker', queue: 'bulk', args }) as string[];
       });
       // Assess: one read of the routing table (then cached), one round trip per batch
       expect(pipelines).toBe(4);
@@ -297,7 +297,7 @@ describe('Client', () => {
       const client = makeClient();
       const options = { class: 'A', queue: 'same', retry: 2, backtrace: true, tags: ['t'], custom: { k: [1, 'é\u2028'] } };
       const args = [1, 'two', { three: [3.5, null, true] }];
-      const pushed = await client.push({ ...options, args });
+      const pushed = await client.push({ ...options, args }) as string;
       const [bulked] = await client.pushBulk({ ...options, args: [args] });
       const [second, first] = await t.redis.lrange('queue:same', 0, -1);
       expect(second!.replace(bulked!, 'JID')).toBe(first!.replace(pushed, 'JID'));
@@ -341,7 +341,7 @@ describe('Client', () => {
 
     it('with an `at` array gives each job its own score (epoch seconds or Dates)', async () => {
       const client = makeClient();
-      const jids = await client.pushBulk({ class: 'A', args: [['a'], ['b'], ['c']], at: [NOW / 1000 + 30, new Date(NOW + 10_000), NOW / 1000 + 20.5] });
+      const jids = await client.pushBulk({ class: 'A', args: [['a'], ['b'], ['c']], at: [NOW / 1000 + 30, new Date(NOW + 10_000), NOW / 1000 + 20.5] }) as string[];
       const entries = await t.redis.zrange('schedule', 0, -1, 'WITHSCORES');
       const byJid = new Map<string, string>();
       for (let i = 0; i < entries.length; i += 2) byJid.set((JSON.parse(entries[i]!) as { jid: string }).jid, entries[i + 1]!);

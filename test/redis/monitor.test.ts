@@ -45,6 +45,25 @@ describe('monitor', () => {
     expect(cls._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Deployment', 'JobClass'], ['Deployment']]);
   });
 
+  it('writes how long each class\'s jobs waited in their queue (average and longest), only for classes that ran', async () => {
+    // Prepare
+    const counters = new PollerCounters();
+    counters.waited('TrackUserJob', 1000);
+    counters.waited('TrackUserJob', 3000);
+    counters.processed('QuietJob', 1);
+    const lines: string[] = [];
+    // Act
+    const m = startMonitor({ redis: t.redis, keys: keys(), queues: [], counters, inFlight: () => 0, deployment: 'prod', intervalMs: 50, write: (l) => lines.push(l) });
+    await eventually(() => lines.some((l) => l.includes(METRIC.queueWait)));
+    m.stop();
+    // Assess
+    const docs = lines.map((l) => JSON.parse(l)).filter((d) => METRIC.queueWait in d);
+    expect(docs).toHaveLength(1);
+    expect(docs[0]).toMatchObject({ Deployment: 'prod', JobClass: 'TrackUserJob', [METRIC.queueWait]: 2, [METRIC.queueWaitMax]: 3 });
+    expect(docs[0]._aws.CloudWatchMetrics[0]).toMatchObject({ Dimensions: [['Deployment', 'JobClass']], Metrics: [{ Name: 'QueueWait', Unit: 'Seconds' }, { Name: 'QueueWaitMax', Unit: 'Seconds' }] });
+    expect(counters.snapshot().TrackUserJob).toMatchObject({ queueWaits: 2, queueWaitMsTotal: 4000, queueWaitMsMax: 3000 });
+  });
+
   it('measures how long the oldest due entry of schedule and retry has waited: the scheduler behind', async () => {
     // Prepare: one entry due 90 s ago, one due in the future; nothing in retry
     const now = Date.now();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planInvocation, noRouteError, POLLER_ERRORS, type RunningJob } from '../../../lib/poller/outcomes.js';
+import { planInvocation, noRouteError, outcomeLine, POLLER_ERRORS, type RunningJob } from '../../../lib/poller/outcomes.js';
 import { queueOrder } from '../../../lib/poller/fetch.js';
 import { ClassLimiter } from '../../../lib/poller/caps.js';
 
@@ -44,6 +44,13 @@ describe('outcomes', () => {
     it('fails a malformed function response instead of taking it for success', () => {
       const [p] = planInvocation({ kind: 'response', body: { ok: true } }, [makeJob('a')], 1, ctx);
       expect(p).toMatchObject({ kind: 'failed', error: { class: 'SidekiqLambda::BadResponse' } });
+    });
+  });
+
+  describe('outcomeLine', () => {
+    it('says how long the job waited in its queue when that is known', () => {
+      expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'ok' }, 12, false, 340)).toEqual({ level: 'info', msg: 'done', jid: 'a', class: 'EchoJob', queue: 'q', ms: 12, waitMs: 340 });
+      expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'ok' }, 12, false)).not.toHaveProperty('waitMs');
     });
   });
 
