@@ -1,12 +1,21 @@
 /**
  * The poller's own counters for `/stats` and CloudWatch: processed, failed and throttled per class,
- * jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics. Each finished
+ * jobs skipped without running (expired; kept from running by their unique lock), jobs fetched. Cumulative; `drain()` gives the deltas since the last call for metrics. Each finished
  * run with its duration also goes to `onRun` (per-side stats and Sidekiq's Metrics tab).
  */
 export interface ClassCounts {
   processed: number;
   failed: number;
   throttled: number;
+  /** Dropped when fetched: past their `expires_at`. */
+  expired: number;
+  /** Not run because of their unique lock (a duplicate, or a runtime lock held elsewhere). */
+  skipped: number;
+}
+
+/** A class's counts before anything happened. */
+export function emptyCounts(): ClassCounts {
+  return { processed: 0, failed: 0, throttled: 0, expired: 0, skipped: 0 };
 }
 
 export class PollerCounters {
@@ -22,7 +31,7 @@ export class PollerCounters {
   private bump(cls: string, field: keyof ClassCounts, n: number): void {
     for (const m of [this.total, this.pending]) {
       let c = m.get(cls);
-      if (!c) m.set(cls, (c = { processed: 0, failed: 0, throttled: 0 }));
+      if (!c) m.set(cls, (c = emptyCounts()));
       c[field] += n;
     }
   }
@@ -37,6 +46,9 @@ export class PollerCounters {
   }
   throttled(cls: string, n = 1): void {
     this.bump(cls, 'throttled', n);
+  }
+  skipped(cls: string, why: 'expired' | 'unique'): void {
+    this.bump(cls, why === 'expired' ? 'expired' : 'skipped', 1);
   }
   fetched(n: number): void {
     this.fetchedTotal += n;

@@ -36,6 +36,10 @@ export const METRIC = {
   failed: 'Failed',
   /** Per class: invocations refused with 429. Dimension: JobClass. */
   throttled: 'Throttled',
+  /** Per class: jobs dropped when fetched, past their `expires_at` (Sidekiq Pro's expiring jobs). Dimension: JobClass. */
+  expired: 'Expired',
+  /** Per class: jobs not run because of their sidekiq-unique-jobs lock. Dimension: JobClass. */
+  uniqueSkipped: 'UniqueSkipped',
   /** Size of Sidekiq's dead set. */
   deadSetSize: 'DeadSetSize',
 } as const;
