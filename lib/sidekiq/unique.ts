@@ -18,7 +18,7 @@
  *    `until_executing` and `until_and_while_executing` lock again for a retry (the gem's
  *    `lock(wait: 0)` on failure); `until_expired` never unlocks; a job that died loses every key of
  *    its digest (the gem's death handler); a job that will not run again (discarded, expired)
- *    releases what it holds.
+ *    releases what it holds at once, where the gem leaves it to its orphan reaper.
  */
 import type { Redis } from 'ioredis';
 import { uniqueKeys, type Keys, type UniqueKeys } from '../protocol/keys.js';
@@ -70,7 +70,7 @@ export class UniqueLocks {
     switch (lock.kind) {
       case 'until_executed':
       case 'until_expired':
-        return (await this.holds(lock, lock.digest)) || (await this.lock(lock, lock.digest)) ? run(false) : duplicate;
+        return (await this.lock(lock, lock.digest)) ? run(false) : duplicate;
       case 'until_executing':
         await this.unlock(lock, lock.digest);
         return run(false);
@@ -89,7 +89,14 @@ export class UniqueLocks {
       await this.deleteDigest(lock.digest);
       return;
     }
-    if (!started || end === 'skipped') return;
+    if (end === 'skipped') return;
+    if (end === 'gone') {
+      // Never to run again: release the queue-time lock it holds (unlocked already if it started).
+      const holding = lock.kind === 'until_executed' || (!started && (lock.kind === 'until_executing' || lock.kind === 'until_and_while_executing'));
+      if (holding) await this.unlock(lock, lock.digest);
+      return;
+    }
+    if (!started) return;
     const again = end === 'retry' || end === 'requeue';
     switch (lock.kind) {
       case 'until_executed':
@@ -105,12 +112,7 @@ export class UniqueLocks {
     }
   }
 
-  /** Whether the job holds the lock of `digest` (the gem's `locked?`). */
-  async holds(lock: UniqueLock, digest: string): Promise<boolean> {
-    return (await this.redis.hexists(uniqueKeys(this.base, digest).locked, lock.jid)) === 1;
-  }
-
-  /** Takes the lock of `digest` without waiting (unique-lock-8.lua); true when the job holds it. */
+  /** Takes the lock of `digest` without waiting (unique-lock-8.lua); true when the job holds it (or held it already). */
   async lock(lock: UniqueLock, digest: string): Promise<boolean> {
     const k = uniqueKeys(this.base, digest);
     const r = await this.redis.sklUniqueLock_v1(...lockKeys(k), k.expiringDigests, lock.jid, lock.pttl, lock.type, lock.limit, '', this.seconds(), this.maxHistory());
