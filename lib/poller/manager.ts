@@ -27,7 +27,7 @@ import { ClassLimiter } from './caps.js';
 import type { Leases } from './leases.js';
 import { noRouteError, type RunningJob } from './outcomes.js';
 import type { Processor, ProcessorState } from './processor.js';
-import type { PollerCounters } from './counters.js';
+import { emptyCounts, type PollerCounters } from './counters.js';
 
 /** A job in hand, with its entry on the Busy page. */
 interface Held extends RunningJob {
@@ -162,7 +162,7 @@ export class Manager {
     return Object.fromEntries(
       [...this.classes].map(([cls, c]) => [
         cls,
-        { inFlightInvocations: c.limiter.inFlight, waiting: c.waiting.length, limit: c.limiter.limit, cap: c.limiter.cap, ...this.opts.leases.snapshot(cls), ...(counts[cls] ?? { processed: 0, failed: 0, throttled: 0 }) },
+        { inFlightInvocations: c.limiter.inFlight, waiting: c.waiting.length, limit: c.limiter.limit, cap: c.limiter.cap, ...this.opts.leases.snapshot(cls), ...(counts[cls] ?? emptyCounts()) },
       ]),
     );
   }

@@ -40,6 +40,10 @@ export const METRIC = {
   queueWait: 'QueueWait',
   /** Per class: the longest such wait in the interval, in seconds. Dimension: JobClass. */
   queueWaitMax: 'QueueWaitMax',
+  /** Per class: jobs dropped when fetched, past their `expires_at` (Sidekiq Pro's expiring jobs). Dimension: JobClass. */
+  expired: 'Expired',
+  /** Per class: jobs not run because of their sidekiq-unique-jobs lock. Dimension: JobClass. */
+  uniqueSkipped: 'UniqueSkipped',
   /** Size of Sidekiq's dead set. */
   deadSetSize: 'DeadSetSize',
 } as const;

@@ -9,8 +9,8 @@
  *    or not running shows there), from one round of Redis calls.
  * 2. Emit them with this poller's in-flight and running counts, its utilization (running jobs as a
  *    percentage of `maxInFlight`: the scaling input), and its per-class processed / failed /
- *    throttled counts since the last emission (per class, and summed over the classes), and how
- *    long that class's jobs waited in their queue (average and longest).
+ *    throttled / expired / unique-skipped counts since the last emission (per class, and summed
+ *    over the classes), and how long that class's jobs waited in their queue (average and longest).
  * 3. Put the deployment's `Deployment` dimension on every document.
  */
 import type { Redis } from 'ioredis';
@@ -89,8 +89,8 @@ export function startMonitor(opts: MonitorOptions): { stop(): void } {
     for (const [cls, c] of opts.counters.drain()) {
       write(
         emf(
-          { [METRIC.processed]: c.processed, [METRIC.failed]: c.failed, [METRIC.throttled]: c.throttled },
-          { [METRIC.processed]: 'Count', [METRIC.failed]: 'Count', [METRIC.throttled]: 'Count' },
+          { [METRIC.processed]: c.processed, [METRIC.failed]: c.failed, [METRIC.throttled]: c.throttled, [METRIC.expired]: c.expired, [METRIC.uniqueSkipped]: c.skipped },
+          { [METRIC.processed]: 'Count', [METRIC.failed]: 'Count', [METRIC.throttled]: 'Count', [METRIC.expired]: 'Count', [METRIC.uniqueSkipped]: 'Count' },
           { ...deployment, [DIMENSION.jobClass]: cls },
           now,
           // …and by deployment alone: the failed-job rate across classes.

@@ -8,11 +8,15 @@
  *    function error (every job of the invocation failed with it), throttling (requeue, untouched),
  *    too large (dead at once: a retry cannot help), configuration and unknown errors (the retry path).
  * 2. Turn a failed result into Sidekiq's retry / dead / discard with the failed payload written.
+ * 3. Plan the jobs that are not run: skipped because their unique lock says so or because they
+ *    expired (acknowledged, or as the lock's conflict strategy says), or sent straight to the dead
+ *    set with an error that says why (`planDeath`: never dropped, whatever `retry` says).
  */
 import type { JobPayload } from '../protocol/job.js';
 import type { EpochMs, SidekiqVersion } from '../protocol/time.js';
 import { functionErrorResults, readResponse, type Enqueue, type JobError, type JobResult } from '../protocol/event.js';
-import { decide, failedPayload, type RandomInt, type RetryDecision } from '../sidekiq/retry.js';
+import { decide, failedPayload, nextRetryCount, type RandomInt, type RetryDecision } from '../sidekiq/retry.js';
+import type { UniqueEnd } from '../sidekiq/unique.js';
 import type { InvokeResult } from '../lambda/invoker.js';
 import type { Outcome } from './fetch.js';
 
@@ -27,7 +31,11 @@ export interface RunningJob {
 export type Plan =
   | { readonly kind: 'ok'; readonly enqueued?: readonly Enqueue[] }
   | { readonly kind: 'requeue'; readonly why: 'throttled' }
-  | { readonly kind: 'failed'; readonly error: JobError; readonly decision: RetryDecision; readonly payload: string };
+  | { readonly kind: 'failed'; readonly error: JobError; readonly decision: RetryDecision; readonly payload: string }
+  | { readonly kind: 'skipped'; readonly why: 'unique' | 'expired'; readonly reason: string; readonly then?: Skipped };
+
+/** What a skipped job leaves behind: nothing (acknowledged), itself in the dead set, or jobs enqueued with its acknowledgement. */
+export type Skipped = { readonly dead: string } | { readonly enqueued: readonly Enqueue[] };
 
 /** Lambda's synchronous request payload limit. */
 export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
@@ -50,6 +58,23 @@ export interface PlanContext {
 export function planFailure(j: RunningJob, error: JobError, ctx: PlanContext, directive: Pick<Extract<JobResult, { status: 'failed' }>, 'action' | 'retryInSeconds'> = {}): Plan {
   const failure = { job: j.job, queue: j.queue, error, now: ctx.now, version: ctx.version, random: ctx.random, action: directive.action, retryInSeconds: directive.retryInSeconds };
   return { kind: 'failed', error, decision: decide(failure), payload: failedPayload(j.raw, failure) };
+}
+
+/**
+ * Plans a job straight to the dead set, its error written as a failure's — whatever `retry` and
+ * `dead` say, since dropping it is never right (a job Lambda cannot run as it asks).
+ */
+export function planDeath(j: RunningJob, error: JobError, ctx: PlanContext): Plan {
+  const failure = { job: j.job, queue: j.queue, error, now: ctx.now, version: ctx.version };
+  return { kind: 'failed', error, decision: { kind: 'dead', count: nextRetryCount(j.job), reason: 'killed' }, payload: failedPayload(j.raw, failure) };
+}
+
+/** How a job left flight, as its unique lock sees it (lib/sidekiq/unique.ts). */
+export function uniqueEnd(plan: Plan): UniqueEnd {
+  if (plan.kind === 'ok') return 'ok';
+  if (plan.kind === 'requeue') return 'requeue';
+  if (plan.kind === 'skipped') return plan.why === 'expired' ? 'gone' : 'skipped';
+  return plan.decision.kind === 'retry' ? 'retry' : plan.decision.kind === 'dead' ? 'dead' : 'gone';
 }
 
 /** Lambda reports a timeout without an errorType; name it so `error_class` says what happened. */
@@ -108,6 +133,10 @@ export function noRouteError(cls: string, queue: string): JobError {
 export function outcomeOf(plan: Plan, now: number): Outcome {
   if (plan.kind === 'ok') return plan.enqueued ? { mode: 'ack', enqueued: plan.enqueued } : { mode: 'ack' };
   if (plan.kind === 'requeue') return { mode: 'requeue' };
+  if (plan.kind === 'skipped') {
+    if (plan.then && 'dead' in plan.then) return { mode: 'dead', payload: plan.then.dead, at: now };
+    return plan.then ? { mode: 'ack', enqueued: plan.then.enqueued } : { mode: 'ack' };
+  }
   const d = plan.decision;
   if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };
   if (d.kind === 'dead') return { mode: 'dead', payload: plan.payload, at: now };
@@ -124,6 +153,10 @@ export function outcomeLine(j: RunningJob, cls: string, plan: Plan, ms: number, 
   if (withArgs) base.args = j.job.args;
   if (plan.kind === 'ok') return { level: 'info', msg: 'done', ...base };
   if (plan.kind === 'requeue') return { level: 'warn', msg: 'throttled: requeued', ...base };
+  if (plan.kind === 'skipped') {
+    const then = !plan.then ? 'not run' : 'dead' in plan.then ? 'moved to the dead set' : 'rescheduled';
+    return { level: plan.why === 'expired' ? 'info' : 'warn', msg: `skipped (${plan.why}): ${then}`, ...base, reason: plan.reason };
+  }
   const d = plan.decision;
   const what = d.kind === 'retry' ? `retry ${d.count + 1} in ${d.delaySeconds}s` : d.kind === 'dead' ? `dead (${d.reason})` : `discarded (${d.reason})`;
   return { level: 'warn', msg: `fail: ${what}`, ...base, error_class: plan.error.class, error_message: plan.error.message.slice(0, 500) };

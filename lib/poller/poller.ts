@@ -2,7 +2,9 @@
  * The poller: fetch → invoke → acknowledge | retry | dead | requeue. The long-running process ECS
  * runs; this module is its launcher (Sidekiq's word): it starts and stops the parts, which are the
  * manager (what to fetch and start), the processor (one batch's Invoke and outcomes), reliable
- * fetch, the class leases and the heartbeat.
+ * fetch, the class leases and the heartbeat; the screen (expired jobs, features Lambda cannot
+ * honour) and routing see every fetched job first, and sidekiq-unique-jobs' locks are kept around
+ * every run.
  *
  * Tasks:
  * 1. Start: beat before registering (so no other poller takes this one for dead), register,
@@ -35,6 +37,9 @@ import { PollerCounters } from './counters.js';
 import { TaskProtection } from './protection.js';
 import { Router } from './router.js';
 import { RunRecorder } from './recorder.js';
+import { Screen } from './screen.js';
+import { UniqueHook } from './uniqueness.js';
+import { UniqueLocks } from '../sidekiq/unique.js';
 import { lambdaQueueOf } from '../config.js';
 
 export interface PollerOptions {
@@ -86,6 +91,7 @@ export class Poller {
   private readonly stats = new Stats();
   private readonly heartbeat: Heartbeat;
   private readonly router: Router;
+  private readonly screen: Screen;
   private readonly recorder: RunRecorder;
   private readonly queueNames: string[];
   private readonly maxInFlight: number;
@@ -119,16 +125,20 @@ export class Poller {
       onChange: () => this.manager.kick(),
       log: opts.log,
     });
+    const givenUp = (): boolean => this.state.givenUp;
+    const unique = new UniqueHook({ locks: new UniqueLocks(opts.redis, this.keys), log: opts.log, givenUp });
     const processor = new Processor(
-      { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false },
+      { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false, unique },
       this.state,
     );
-    this.router = new Router({ redis: opts.redis, keys: this.keys, fetcher: this.fetcher, routes: opts.routes, drained: this.queueNames, identity: this.identity, log: opts.log, givenUp: () => this.state.givenUp });
+    this.router = new Router({ redis: opts.redis, keys: this.keys, fetcher: this.fetcher, routes: opts.routes, drained: this.queueNames, identity: this.identity, log: opts.log, givenUp });
+    // Every fetched job passes the screen (expired, features Lambda cannot honour), which asks the router.
+    this.screen = new Screen({ processor, fetcher: this.fetcher, router: this.router, drained: this.queueNames, log: opts.log, givenUp });
     this.recorder = new RunRecorder({ redis: opts.redis, keys: this.keys, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, log: opts.log });
     this.counters.onRun = (cls, ok, ms) => this.recorder.record(cls, ok, ms);
     // A class whose queue Ruby shares is fetched from its Lambda queue.
     const drained = opts.routes.map((r) => ({ ...r, queue: lambdaQueueOf(r) }));
-    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: drained, queues: opts.queues, maxInFlight: this.maxInFlight, maxWaiting: opts.maxWaiting ?? 2 * this.maxInFlight, counters: this.counters, log: opts.log, router: this.router });
+    this.manager = new Manager({ fetcher: this.fetcher, processor, state: this.state, leases: this.leases, routes: drained, queues: opts.queues, maxInFlight: this.maxInFlight, maxWaiting: opts.maxWaiting ?? 2 * this.maxInFlight, counters: this.counters, log: opts.log, router: this.screen });
     this.done = new Promise((r) => (this.resolveDone = r));
     this.heartbeat = new Heartbeat({
       redis: opts.redis,
@@ -253,6 +263,7 @@ export class Poller {
       classes: this.manager.classStats(),
       memory: process.memoryUsage(),
       routing: this.router.snapshot(),
+      neighbours: this.screen.snapshot(),
     };
   }
 

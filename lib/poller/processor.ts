@@ -13,6 +13,8 @@
  * 4. Never lose a job: an error between the Invoke and the outcome sends the batch down the retry
  *    path; whatever a batch leaves unsettled goes back to its queue; a malformed payload goes to
  *    the dead set as it is.
+ * 5. Keep sidekiq-unique-jobs' contract (uniqueness.ts): ask each job's lock before the Invoke,
+ *    tell it the outcome after it is written.
  */
 import { displayClass } from '../protocol/job.js';
 import { makeEvent } from '../protocol/event.js';
@@ -23,10 +25,11 @@ import type { Invoker } from '../lambda/invoker.js';
 import type { Route } from '../jobs.js';
 import type { Logger } from '../log.js';
 import type { Stats } from '../sidekiq/stats.js';
-import { planFailure, planInvocation, outcomeOf, outcomeLine, POLLER_ERRORS, type Plan, type RunningJob } from './outcomes.js';
+import { planDeath, planFailure, planInvocation, outcomeOf, outcomeLine, POLLER_ERRORS, type Plan, type RunningJob } from './outcomes.js';
 import type { ClassLimiter } from './caps.js';
 import { EnqueueRefused, type Fetcher, type Fetched, type Outcome } from './fetch.js';
 import type { PollerCounters } from './counters.js';
+import type { UniqueHook } from './uniqueness.js';
 
 export interface ProcessorOptions {
   readonly fetcher: Fetcher;
@@ -36,6 +39,8 @@ export interface ProcessorOptions {
   readonly counters: PollerCounters;
   readonly log: Logger;
   readonly logArgs: boolean;
+  /** sidekiq-unique-jobs' server side; none: locks are left alone. */
+  readonly unique?: UniqueHook;
 }
 
 /** Whether the processor may still send jobs and retry refused writes. */
@@ -69,6 +74,7 @@ export class Processor {
         // A batch too large together may fit alone: send each job on its own, one after another
         // on the same slot, so the class's cap holds. (A single job too large is settled as dead.)
         for (const j of jobs) {
+          if (!pending.has(j)) continue; // settled already (its unique lock kept it from running)
           if (this.state.quiescing) break;
           const pause = limiter.pausedForMs();
           if (pause > 0) await sleep(pause);
@@ -80,14 +86,24 @@ export class Processor {
     } finally {
       for (const j of [...pending]) {
         await this.putBack(j, j.job.jid);
+        await this.opts.unique?.putBack(j);
         done(j);
       }
     }
   }
 
-  /** Settles a job that cannot run (no function declared for its class) down the retry path. */
-  async fail(j: RunningJob, error: { class: string; message: string }): Promise<void> {
-    await this.finish(undefined, [j], [planFailure(j, { ...error, backtrace: [] }, this.planContext())], Date.now(), () => undefined);
+  /**
+   * Settles a job that cannot run down the retry path (no function declared for its class), or
+   * straight to the dead set (`dead`: Lambda cannot run it as it asks; never dropped).
+   */
+  async fail(j: RunningJob, error: { class: string; message: string }, opts: { dead?: boolean } = {}): Promise<void> {
+    const plan = (opts.dead ? planDeath : planFailure)(j, { ...error, backtrace: [] }, this.planContext());
+    await this.finish(undefined, [j], [plan], Date.now(), () => undefined);
+  }
+
+  /** Acknowledges a job without running it (it expired), counted and logged as skipped. */
+  async skip(j: RunningJob, why: 'expired', reason: string): Promise<void> {
+    await this.finish(undefined, [j], [{ kind: 'skipped', why, reason }], Date.now(), () => undefined);
   }
 
   /** A payload that cannot be run goes to the dead set exactly as it is. */
@@ -115,6 +131,12 @@ export class Processor {
   /** One Invoke and its outcomes; false (nothing settled) when a batch of several was too large. */
   private async call(route: Route, limiter: ClassLimiter, jobs: readonly RunningJob[], settled: (j: RunningJob) => void): Promise<boolean> {
     const started = Date.now();
+    if (this.opts.unique) {
+      const { run, skipped } = await this.opts.unique.start(jobs, this.planContext());
+      if (skipped.length > 0) await this.finish(route, skipped.map((s) => s.j), skipped.map((s) => s.plan), started, settled);
+      if (run.length === 0) return true;
+      jobs = run;
+    }
     let plans: Plan[];
     try {
       const event = JSON.stringify(makeEvent(jobs.map((j) => ({ payload: j.raw, queue: j.queue })), this.opts.version));
@@ -158,8 +180,9 @@ export class Processor {
         }
         const cls = route?.class ?? displayClass(j.job);
         if (!written) return this.notOurs(j.queue, j.job.jid, cls);
+        await this.opts.unique?.finish(j, plan);
         const waitMs = queueWaitMs(j.job, started);
-        if (waitMs !== undefined && plan.kind !== 'requeue') this.opts.counters.waited(cls, waitMs);
+        if (waitMs !== undefined && (plan.kind === 'ok' || plan.kind === 'failed')) this.opts.counters.waited(cls, waitMs);
         if (plan.kind === 'ok') {
           this.opts.stats.processed();
           this.opts.counters.processed(cls, 1, ms);
@@ -167,6 +190,9 @@ export class Processor {
           this.opts.stats.processed();
           this.opts.stats.failed();
           this.opts.counters.failed(cls, 1, ms);
+        } else if (plan.kind === 'skipped') {
+          this.opts.stats.processed(); // as Sidekiq counts a job its middleware did not run
+          this.opts.counters.skipped(cls, plan.why);
         }
         if (plan.kind !== 'ok' || this.opts.log.enabled('info')) {
           const { level, msg, ...fields } = outcomeLine(j, cls, plan, ms, this.opts.logArgs, waitMs);

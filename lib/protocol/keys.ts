@@ -168,3 +168,43 @@ export function cronKeys(base: Pick<Keys, 'prefix'>, layout: CronLayout): CronKe
     jidHistory: (entry) => `${p}${entry}:jid_history`,
   };
 }
+
+/** sidekiq-unique-jobs 8's keys of one lock digest (sidekiq-protocol.md §13.3), in its scripts' KEYS order. */
+export interface UniqueKeys {
+  /** `<digest>` (string: the jid that holds or queued the lock). */
+  readonly digest: string;
+  /** `<digest>:QUEUED` and `<digest>:PRIMED` (lists of jids, and the `"1"` an unlock pushes). */
+  readonly queued: string;
+  readonly primed: string;
+  /** `<digest>:LOCKED` (hash: jid → time locked). */
+  readonly locked: string;
+  /** `<digest>:INFO` (JSON, when the gem's `lock_info` is on). */
+  readonly info: string;
+  /** `uniquejobs:changelog` (sorted set of JSON entries, score = time). */
+  readonly changelog: string;
+  /** `uniquejobs:digests` and `uniquejobs:expiring_digests` (sorted sets of digests). */
+  readonly digests: string;
+  readonly expiringDigests: string;
+}
+
+/**
+ * The gem's key names for a digest as the payload carries it (`lock_digest`, e.g. `uniquejobs:<hex>`, or with
+ * `:RUN` for a runtime lock). Sidekiq 7+ has no redis-namespace; a prefix is applied as it would apply it.
+ *
+ * @example
+ * uniqueKeys(keys(), 'uniquejobs:abc').locked // 'uniquejobs:abc:LOCKED'
+ */
+export function uniqueKeys(base: Pick<Keys, 'prefix'>, digest: string): UniqueKeys {
+  const p = base.prefix;
+  const d = `${p}${digest}`;
+  return {
+    digest: d,
+    queued: `${d}:QUEUED`,
+    primed: `${d}:PRIMED`,
+    locked: `${d}:LOCKED`,
+    info: `${d}:INFO`,
+    changelog: `${p}uniquejobs:changelog`,
+    digests: `${p}uniquejobs:digests`,
+    expiringDigests: `${p}uniquejobs:expiring_digests`,
+  };
+}

@@ -12,11 +12,19 @@
  *    percentage only moves jobs from Ruby to Lambda.
  * 3. Say where a job waits for a decision (`placement`): stay, hold, or move to a queue, with its
  *    payload marked (`routed_from` records its original queue) or unmarked — byte-exact edits.
+ * 4. Keep a job pinned to Ruby (`ruby_only`: the poller sent it there because Lambda cannot honour
+ *    a feature it uses) on Ruby's side whatever its class's share, so it never bounces back.
  */
 import { withFields, type JobPayload } from './job.js';
 
 /** The payload field that records a job's original (Ruby) queue while it waits on the Lambda side. */
 export const ROUTED_FROM = 'routed_from';
+
+/**
+ * The payload field that pins a job to Ruby: the poller sent it there because Lambda cannot honour
+ * what it names (`bid`, `unique_for`, `encrypt`, a custom `lock`). Routing never moves it to Lambda.
+ */
+export const RUBY_ONLY = 'ruby_only';
 
 /** One class's route. No entry at all means "as before routing existed". */
 export interface RouteEntry {
@@ -84,6 +92,23 @@ export function decideRoute(table: RouteTable, cls: string, draw: number): Route
   if (!entry) return 'unrouted';
   if (entry.paused) return 'hold';
   return draw * 100 < entry.percent ? 'lambda' : 'ruby';
+}
+
+/**
+ * Decides where one job runs: its class's route for its jid, except that a job pinned to Ruby
+ * (`ruby_only`) never goes to Lambda.
+ *
+ * @example
+ * decideJob(new Map([['A', { percent: 100, paused: false, by: 'ops', at: 0 }]]), { class: 'A', jid: 'j', ruby_only: 'bid' }) // 'ruby'
+ */
+export function decideJob(table: RouteTable, job: Pick<JobPayload, 'class' | 'wrapped' | 'jid'> & Record<string, unknown>): RouteDecision {
+  const d = decideRoute(table, routedClass(job), jidDraw(String(job.jid ?? '')));
+  return d === 'lambda' && isPinnedToRuby(job) ? 'ruby' : d;
+}
+
+/** Whether the poller pinned the job to Ruby (`ruby_only`). */
+export function isPinnedToRuby(job: Record<string, unknown>): boolean {
+  return typeof job[RUBY_ONLY] === 'string' && job[RUBY_ONLY] !== '';
 }
 
 /** A route as people read it: `lambda 10%`, `lambda 100%`, `ruby`, `paused (lambda 10%)`. */
@@ -254,7 +279,7 @@ export type Placement =
  */
 export function placement(view: RoutingView, j: { readonly raw: string; readonly job: JobPayload }, where: string | 'held'): Placement {
   const cls = routedClass(j.job);
-  const decision = decideRoute(view.routes, cls, jidDraw(String(j.job.jid ?? '')));
+  const decision = decideJob(view.routes, j.job);
   const original = originalQueue(j.job, view);
   const marked = typeof j.job[ROUTED_FROM] === 'string';
   if (decision === 'unrouted') return where === 'held' ? { kind: 'move', queue: original, payload: marked ? unmarkPayload(j.raw, original) : j.raw, side: 'ruby' } : { kind: 'stay' };

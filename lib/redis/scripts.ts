@@ -21,6 +21,9 @@ import cronStatusSource from './cron-status-1.lua';
 import forwardSource from './forward-3.lua';
 import moveSource from './move-2n.lua';
 import rewriteSource from './rewrite-1.lua';
+import uniqueLockSource from './unique-lock-8.lua';
+import uniqueUnlockSource from './unique-unlock-7.lua';
+import uniqueDeleteSource from './unique-delete-9.lua';
 
 interface ScriptDef {
   /** The command name on the client: `<name>_v<version>`. */
@@ -45,6 +48,9 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklForward_v1', numberOfKeys: 3, source: forwardSource },
   { name: 'sklMove_v1', numberOfKeys: undefined, source: moveSource },
   { name: 'sklRewrite_v1', numberOfKeys: 1, source: rewriteSource },
+  { name: 'sklUniqueLock_v1', numberOfKeys: 8, source: uniqueLockSource },
+  { name: 'sklUniqueUnlock_v1', numberOfKeys: 7, source: uniqueUnlockSource },
+  { name: 'sklUniqueDelete_v1', numberOfKeys: 9, source: uniqueDeleteSource },
 ];
 
 const registered = new WeakSet<Redis>();
@@ -112,5 +118,11 @@ declare module 'ioredis' {
     sklMove_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** rewrite-1.lua: set, …[member, new member] → 1 | 0 per member. */
     sklRewrite_v1(set: string, ...pairs: string[]): Result<number[], Context>;
+    /** unique-lock-8.lua: digest, queued, primed, locked, info, changelog, digests, expiring digests, jid, pttl, type, limit, score, now, maxHistory → jid | null. */
+    sklUniqueLock_v1(...args: (string | number)[]): Result<string | null, Context>;
+    /** unique-unlock-7.lua: digest, queued, primed, locked, info, changelog, digests, jid, type, limit, now, maxHistory → jid | null. */
+    sklUniqueUnlock_v1(...args: (string | number)[]): Result<string | null, Context>;
+    /** unique-delete-9.lua: the 4 queue-time and 4 runtime keys of a digest, digests → keys deleted. */
+    sklUniqueDelete_v1(...keys: string[]): Result<number, Context>;
   }
 }

@@ -59,6 +59,8 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
       { queue: 'lambda.A', class: 'A' },
       { queue: 'default', class: 'Sidekiq::ActiveJob::Wrapper', wrapped: 'A' },
       { queue: 'default', class: 'B' },
+      { queue: 'default', class: 'A', ruby_only: 'bid' },
+      { queue: 'lambda.A', class: 'A', routed_from: 'low', ruby_only: 'encrypt' },
     ];
     const cases = routeSets.flatMap((_r, v) =>
       jobs.flatMap((j, ji) => ['default', 'lambda.A', 'held'].flatMap((where) => [0, 1, 2, 3].map((n) => ({ v, where, job: { retry: true, ...j, args: [1.5], jid: jids[(v * 60 + ji * 12 + n * 3 + where.length) % 300]! } })))),
@@ -82,6 +84,10 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
       return p.kind === 'stay' ? ['stay'] : p.kind === 'hold' ? ['hold', JSON.parse(p.payload)] : ['move', p.queue, JSON.parse(p.payload), p.side];
     });
     expect(out.placements).toEqual(ours);
+    // A job the poller pinned to Ruby (`ruby_only`) never moves to Lambda, whatever the share; it does move back to Ruby.
+    const pinned = ours.filter((_o, i) => 'ruby_only' in cases[i]!.job);
+    expect(pinned.filter((o) => o[0] === 'move' && o[3] === 'lambda')).toEqual([]);
+    expect(pinned.some((o) => o[0] === 'move' && o[3] === 'ruby')).toBe(true);
     expect(new Set(ours.map((o) => o[0]))).toEqual(new Set(['stay', 'hold', 'move']));
   });
 

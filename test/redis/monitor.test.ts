@@ -20,6 +20,9 @@ describe('monitor', () => {
     const counters = new PollerCounters();
     counters.processed('TrackUserJob', 5);
     counters.failed('TrackUserJob', 2);
+    counters.skipped('TrackUserJob', 'expired');
+    counters.skipped('TrackUserJob', 'expired');
+    counters.skipped('TrackUserJob', 'unique');
     const lines: string[] = [];
     // Act
     const m = startMonitor({ redis: t.redis, keys: keys(), queues: ['track'], counters, inFlight: () => 7, running: () => 5, maxInFlight: 20, deployment: 'prod/Sidekiq', intervalMs: 50, write: (l) => lines.push(l) });
@@ -40,7 +43,8 @@ describe('monitor', () => {
     expect(global).toMatchObject({ [METRIC.inFlight]: 7, [METRIC.running]: 5, [METRIC.utilization]: 25, [METRIC.deadSetSize]: 1, [METRIC.backlogPerTask]: 1, [METRIC.scheduledLag]: 0, [METRIC.retryLag]: 0 });
     expect(global._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Deployment']]);
     const cls = docs.find((d) => d.JobClass === 'TrackUserJob');
-    expect(cls).toMatchObject({ [METRIC.processed]: 5, [METRIC.failed]: 2, [METRIC.throttled]: 0 });
+    expect(cls).toMatchObject({ [METRIC.processed]: 5, [METRIC.failed]: 2, [METRIC.throttled]: 0, [METRIC.expired]: 2, [METRIC.uniqueSkipped]: 1 });
+    expect(cls._aws.CloudWatchMetrics[0].Metrics).toContainEqual({ Name: 'Expired', Unit: 'Count' });
     // per class, and summed over the classes (the failed-job rate alarm reads the sum)
     expect(cls._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Deployment', 'JobClass'], ['Deployment']]);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planInvocation, noRouteError, outcomeLine, POLLER_ERRORS, type RunningJob } from '../../../lib/poller/outcomes.js';
+import { planInvocation, noRouteError, planDeath, planFailure, outcomeOf, outcomeLine, uniqueEnd, POLLER_ERRORS, type Plan, type RunningJob } from '../../../lib/poller/outcomes.js';
 import { queueOrder } from '../../../lib/poller/fetch.js';
 import { ClassLimiter } from '../../../lib/poller/caps.js';
 
@@ -60,6 +60,39 @@ describe('outcomes', () => {
       expect(e.message).toContain('MissingJob');
       expect(e.message).toContain('defineJobs()');
       expect(e.message).toContain('shared: true');
+    });
+  });
+
+  describe('jobs not run', () => {
+    const error = { class: 'SidekiqLambda::UnsupportedFeature', message: 'why and what to do', backtrace: [] };
+    it('planDeath sends a job to the dead set with its error written, whatever retry and dead say', () => {
+      for (const extra of [{}, { retry: false }, { dead: false }, { retry: 0 }]) {
+        const p = planDeath(makeJob('a', extra), error, ctx);
+        expect(p).toMatchObject({ kind: 'failed', decision: { kind: 'dead', reason: 'killed', count: 0 } });
+        expect(JSON.parse((p as Extract<Plan, { kind: 'failed' }>).payload)).toMatchObject({ error_class: error.class, error_message: error.message, retry_count: 0, failed_at: NOW / 1000 });
+        expect(outcomeOf(p, NOW)).toMatchObject({ mode: 'dead', at: NOW });
+      }
+    });
+    it('a skipped job is acknowledged, moved to the dead set as it is, or acknowledged with what replaces it', () => {
+      expect(outcomeOf({ kind: 'skipped', why: 'expired', reason: 'r' }, NOW)).toEqual({ mode: 'ack' });
+      expect(outcomeOf({ kind: 'skipped', why: 'unique', reason: 'r', then: { dead: '{"raw":1}' } }, NOW)).toEqual({ mode: 'dead', payload: '{"raw":1}', at: NOW });
+      const enqueued = [{ at: NOW + 5000, payload: '{"jid":"new"}' }];
+      expect(outcomeOf({ kind: 'skipped', why: 'unique', reason: 'r', then: { enqueued } }, NOW)).toEqual({ mode: 'ack', enqueued });
+      expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'skipped', why: 'expired', reason: 'gone' }, 3, false)).toEqual({ level: 'info', msg: 'skipped (expired): not run', jid: 'a', class: 'EchoJob', queue: 'q', ms: 3, reason: 'gone' });
+      expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'skipped', why: 'unique', reason: 'held', then: { enqueued } }, 3, false)).toMatchObject({ level: 'warn', msg: 'skipped (unique): rescheduled' });
+    });
+    it('uniqueEnd tells a lock how its job left flight', () => {
+      const failed = (extra: Record<string, unknown>, action?: 'kill' | 'discard'): Plan => planFailure(makeJob('a', extra), error, ctx, { action });
+      expect([
+        uniqueEnd({ kind: 'ok' }),
+        uniqueEnd({ kind: 'requeue', why: 'throttled' }),
+        uniqueEnd(failed({})),
+        uniqueEnd(failed({}, 'kill')),
+        uniqueEnd(failed({ retry: false })),
+        uniqueEnd(failed({}, 'discard')),
+        uniqueEnd({ kind: 'skipped', why: 'expired', reason: '' }),
+        uniqueEnd({ kind: 'skipped', why: 'unique', reason: '' }),
+      ]).toEqual(['ok', 'requeue', 'retry', 'dead', 'gone', 'gone', 'gone', 'skipped']);
     });
   });
 });

@@ -28,7 +28,7 @@ module SidekiqLambda
       return if view.empty?
       cls = Routing.routed_class(job)
       return unless view.routes.key?(cls)
-      case Routing.decide(view.routes, cls, Routing.jid_draw(job["jid"]))
+      case Routing.decide_job(view.routes, job)
       when :lambda
         decl = view.declared[cls] or return
         queue = job["queue"].to_s

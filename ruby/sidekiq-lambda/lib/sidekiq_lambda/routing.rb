@@ -12,8 +12,12 @@ module SidekiqLambda
   #    client at enqueue, Ruby or the poller at fetch and a migration all reach the same answer.
   # 3. Say where a waiting job belongs (`placement`): stay, hold, or move — with `routed_from`
   #    recording its Ruby queue while it waits on the Lambda side.
+  # 4. Keep a job the poller pinned to Ruby (`ruby_only`: Lambda cannot honour a feature it uses)
+  #    on Ruby's side whatever its class's share (`decide_job`).
   module Routing
     ROUTED_FROM = "routed_from"
+    # Set by the poller on a job it sent to Ruby because Lambda cannot honour what it names (lib/protocol/routing.ts RUBY_ONLY).
+    RUBY_ONLY = "ruby_only"
     # How long every reader caches the table (lib/config.ts ROUTE_CACHE_MS).
     CACHE_SECONDS = 2.0
     # A declaration older than this is no running poller's (lib/routing/table.ts DECLARATION_FRESH_MS).
@@ -56,6 +60,17 @@ module SidekiqLambda
       e = routes[cls] or return :unrouted
       return :hold if e.paused
       (draw * 100 < e.percent) ? :lambda : :ruby
+    end
+
+    # Where one job runs: its class's route for its jid, except that a job pinned to Ruby never goes to Lambda.
+    def decide_job(routes, job)
+      d = decide(routes, routed_class(job), jid_draw(job["jid"]))
+      (d == :lambda && pinned?(job)) ? :ruby : d
+    end
+
+    def pinned?(job)
+      v = job[RUBY_ONLY]
+      v.is_a?(String) && !v.empty?
     end
 
     def describe(entry)
@@ -130,7 +145,7 @@ module SidekiqLambda
     # `placement`: [:stay], [:hold, job] or [:move, queue, job, side].
     def placement(view, job, where)
       cls = routed_class(job)
-      decision = decide(view.routes, cls, jid_draw(job["jid"]))
+      decision = decide_job(view.routes, job)
       original = original_queue(job, view)
       marked = marked?(job)
       back = marked ? unmark(job, original) : job
