@@ -22,7 +22,8 @@ import type { Route } from '../jobs.js';
 import type { QueueWeight } from '../config.js';
 import type { Logger } from '../log.js';
 import type { WorkEntry } from '../sidekiq/heartbeat.js';
-import { queueOrder, type Fetcher, type Fetched } from './fetch.js';
+import type { Fetcher, Fetched } from './fetch.js';
+import { Intake, type Room } from './intake.js';
 import { ClassLimiter } from './caps.js';
 import type { Leases } from './leases.js';
 import { noRouteError, type RunningJob } from './outcomes.js';
@@ -42,9 +43,6 @@ interface ClassState {
   /** Jobs held: waiting and running. */
   held: number;
 }
-
-/** How long a small refill waits for more room to free up before it goes out anyway. */
-const REFILL_MS = 2;
 
 export interface ManagerOptions {
   readonly fetcher: Fetcher;
@@ -77,17 +75,7 @@ export class Manager {
   private readonly work = new Map<string, WorkEntry>();
   /** Invocations, outcome writes and put-backs under way. */
   private readonly underWay = new Set<Promise<void>>();
-  /** Queues a fetch found empty: watched, not fetched, until a job arrives. */
-  private readonly empty = new Set<string>();
-  /** Queues watched now, with when each watch should have ended at the latest. */
-  private readonly watching = new Map<string, number>();
-  private fetching = false;
-  private fetchSince = 0;
-  private fetchRetryAt = 0;
-  /** When a small refill waiting for more room goes out anyway. */
-  private refillAt?: number;
-  private fetchBackoffMs = 100;
-  private needsReconcile = false;
+  private readonly intake: Intake;
   private accepting = true;
   private kicked = false;
   private timer?: NodeJS.Timeout;
@@ -100,6 +88,17 @@ export class Manager {
       this.classes.set(route.class, c);
       this.queueClasses.set(route.queue, [...(this.queueClasses.get(route.queue) ?? []), c]);
     }
+    this.intake = new Intake({
+      fetcher: opts.fetcher,
+      queues: opts.queues,
+      log: opts.log,
+      holdLimit: opts.maxInFlight + opts.maxWaiting,
+      watchSeconds: opts.watchSeconds,
+      room: (q) => this.room(q),
+      onBatch: (batch) => this.accept(batch),
+      kick: () => this.kick(),
+      wakeAt: (at) => this.wakeAt(at),
+    });
   }
 
   /** Jobs held now: fetched and not yet settled, running or waiting for a slot. */
@@ -138,21 +137,18 @@ export class Manager {
    * a connection that stopped answering without closing.
    */
   stalledForMs(now = Date.now()): number {
-    let stalled = this.fetching ? now - this.fetchSince : 0;
-    for (const endBy of this.watching.values()) stalled = Math.max(stalled, now - endBy);
-    return stalled;
+    return this.intake.stalledForMs(now);
   }
 
   /** After a reconnect: our in-flight lists may hold jobs whose fetch reply was lost. */
   reconcileSoon(): void {
-    this.needsReconcile = true;
-    this.kick();
+    this.intake.reconcileSoon();
   }
 
   /** Quiet or Stop: fetch and start nothing more; jobs waiting for a slot go back to their queue. */
   stopFetching(): void {
     this.accepting = false;
-    this.opts.fetcher.closeWatches();
+    this.intake.stop();
     for (const c of this.classes.values()) for (const j of c.waiting.splice(0)) this.track(this.opts.processor.putBack(j, j.job.jid).finally(() => this.release(j.raw, j.tid, c)));
   }
 
@@ -180,9 +176,7 @@ export class Manager {
   private pump(): void {
     if (!this.accepting) return;
     for (const c of this.classes.values()) this.start(c);
-    if (this.needsReconcile && !this.fetching) this.reconcile();
-    else if (!this.fetching && Date.now() >= this.fetchRetryAt) this.fetch();
-    this.watchEmpty();
+    this.intake.pump(this.opts.maxInFlight + this.opts.maxWaiting - this.holding, this.runningCount > 0, this.held);
     this.wakeAtPauseEnd();
   }
 
@@ -212,8 +206,8 @@ export class Manager {
     this.opts.leases.want(cls, Math.min(c.limiter.limit, c.limiter.inFlight + (paused ? 0 : Math.ceil(c.waiting.length / c.route.batchSize))));
   }
 
-  /** Jobs queue `q` may give now: what its classes lack of twice what they can run at once. */
-  private room(q: string): { room: number; dry: boolean; target: number } {
+  /** What queue `q`'s classes can take now. */
+  private room(q: string): Room {
     let room = 0;
     let target = 0;
     let dry = false;
@@ -224,99 +218,6 @@ export class Manager {
       if (c.waiting.length === 0 && c.limiter.spare() > 0) dry = true;
     }
     return { room, dry, target };
-  }
-
-  private fetch(): void {
-    const budget = this.opts.maxInFlight + this.opts.maxWaiting - this.holding;
-    if (budget <= 0) return;
-    const caps = new Map<string, number>();
-    let chunked = false;
-    for (const q of queueOrder(this.opts.queues)) {
-      if (this.empty.has(q)) continue;
-      const { room, dry, target } = this.room(q);
-      const want = Math.min(room, budget);
-      if (want <= 0) continue;
-      const chunk = Math.max(1, Math.floor(Math.min(target, this.opts.maxInFlight + this.opts.maxWaiting) / 8));
-      if (want >= chunk) chunked = true;
-      if (want >= chunk || dry) caps.set(q, want);
-    }
-    if (caps.size === 0) return;
-    // Refill in chunks, not a round trip per finished job: a class with a free slot and nothing to
-    // start waits at most REFILL_MS for more room, while running jobs are about to free it.
-    if (!chunked && this.runningCount > 0) {
-      const now = Date.now();
-      this.refillAt ??= now + REFILL_MS;
-      if (now < this.refillAt) return this.wakeAt(this.refillAt);
-    }
-    this.refillAt = undefined;
-    if (caps.size === 0) return;
-    const order = [...caps.keys()];
-    this.fetching = true;
-    this.fetchSince = Date.now();
-    this.opts.fetcher.fetch(order, caps, budget).then(
-      (batch) => {
-        this.fetching = false;
-        this.fetchBackoffMs = 100;
-        // A queue that gave less than it was asked for while the budget lasted is empty: watch it.
-        let left = budget;
-        for (const q of order) {
-          const got = batch.filter((f) => f.queue === q).length;
-          if (got < Math.min(caps.get(q)!, left)) this.empty.add(q);
-          left -= got;
-        }
-        this.accept(batch);
-      },
-      (e: Error) => this.fetchFailed('fetch failed; retrying', e),
-    );
-  }
-
-  private fetchFailed(msg: string, e: Error): void {
-    this.fetching = false;
-    this.opts.log.error(msg, { error: e.message, retryInMs: this.fetchBackoffMs });
-    this.fetchRetryAt = Date.now() + this.fetchBackoffMs;
-    this.wakeAt(this.fetchRetryAt);
-    this.fetchBackoffMs = Math.min(this.fetchBackoffMs * 2, 5000);
-  }
-
-  private reconcile(): void {
-    this.needsReconcile = false;
-    this.fetching = true;
-    this.fetchSince = Date.now();
-    const queues = [...new Set(this.opts.queues.map((q) => q.name))];
-    this.opts.fetcher.reconcile(queues, this.held).then(
-      (n) => {
-        this.fetching = false;
-        if (n > 0) this.opts.log.warn('requeued jobs left in flight by a lost fetch reply', { jobs: n });
-        this.kick();
-      },
-      (e: Error) => {
-        this.needsReconcile = true; // a reconcile Redis refused is tried again
-        this.fetchFailed('reconcile after a reconnect failed; retrying', e);
-      },
-    );
-  }
-
-  /** Watches every empty queue that could take jobs now; a job arriving (or the watch ending) ends its emptiness. */
-  private watchEmpty(): void {
-    if (this.holding >= this.opts.maxInFlight + this.opts.maxWaiting) return;
-    for (const q of this.empty) {
-      if (this.watching.has(q) || this.room(q).room <= 0) continue;
-      const seconds = this.opts.watchSeconds ?? 2;
-      this.watching.set(q, Date.now() + seconds * 1000);
-      this.opts.fetcher.watch(q, seconds).then(
-        () => this.watched(q),
-        (e: Error) => {
-          if (this.accepting) this.opts.log.warn('watching an empty queue failed', { queue: q, error: e.message });
-          setTimeout(() => this.watched(q), 1000).unref();
-        },
-      );
-    }
-  }
-
-  private watched(q: string): void {
-    this.watching.delete(q);
-    this.empty.delete(q);
-    this.kick();
   }
 
   /** Takes a fetched batch in hand: each job to its class's line, or settled at once when it cannot run. */
