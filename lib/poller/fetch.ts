@@ -181,13 +181,13 @@ export class Fetcher {
       case 'ack':
         return outcome.enqueued?.length ? this.ackPush(job, outcome.enqueued) : this.ack(job);
       case 'requeue':
-        r = await this.redis.sklSettle_v1(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
+        r = await this.redis.sklSettle_v2(inflight, this.keys.queue(job.queue), 'requeue', job.raw, '', '', '', 0);
         break;
       case 'retry':
-        r = await this.redis.sklSettle_v1(inflight, this.keys.retry, 'retry', job.raw, outcome.payload, score(outcome.at), '', 0);
+        r = await this.redis.sklSettle_v2(inflight, this.keys.retry, 'retry', job.raw, outcome.payload, score(outcome.at), '', 0);
         break;
       case 'dead':
-        r = await this.redis.sklSettle_v1(
+        r = await this.redis.sklSettle_v2(
           inflight,
           this.keys.dead,
           'dead',
@@ -209,7 +209,7 @@ export class Fetcher {
    */
   async forward(job: Fetched, to: { readonly queue: string } | { readonly held: string }, payload: string): Promise<boolean> {
     const [dest, name] = 'queue' in to ? [this.keys.queue(to.queue), to.queue] : [this.keys.held(to.held), ''];
-    return (await this.redis.sklForward_v1(this.inflightKey(job.queue), dest, this.keys.queues, job.raw, payload, name)) === 1;
+    return (await this.redis.sklForward_v2(this.inflightKey(job.queue), dest, this.keys.queues, job.raw, payload, name)) === 1;
   }
 
   /**

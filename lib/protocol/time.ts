@@ -53,6 +53,8 @@ export function queueWaitMs(job: { readonly enqueued_at?: unknown }, startMs: Ep
  * floatSeconds(1795334852000) // "1795334852.0"
  */
 export function floatSeconds(ms: EpochMs): string {
+  // Redis refuses a score like "Infinity.0", and Ruby's JSON a timestamp like it: never write one.
+  if (!Number.isFinite(ms)) throw new RangeError(`a time must be a finite number of ms, got ${ms}`);
   const text = String(ms / 1000);
   return /[.e]/.test(text) ? text : `${text}.0`;
 }

@@ -15,8 +15,17 @@
   The job is pushed at the left, as a client enqueues (LPUSH): it waits behind the jobs already
   there, like a fresh job.
 
+  The destinations' types are checked before the job leaves flight (a write Redis refuses after
+  the LREM would lose it): a refusal is an error with nothing written, and the job stays in flight.
+
   Returns 1 when the job was in flight and has been forwarded, 0 otherwise.
 ]]
+for k, want in pairs({ [2] = 'list', [3] = 'set' }) do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= want and t ~= 'none' then
+    return redis.error_reply('forward: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing written, the job stays in flight')
+  end
+end
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[3]) end

@@ -36,7 +36,7 @@ interface ScriptDef {
 /** Every script, in one list. */
 export const SCRIPTS: ScriptDef[] = [
   { name: 'sklFetch_v2', numberOfKeys: undefined, source: fetchSource },
-  { name: 'sklSettle_v1', numberOfKeys: 2, source: settleSource },
+  { name: 'sklSettle_v2', numberOfKeys: 2, source: settleSource },
   { name: 'sklRecover_v2', numberOfKeys: undefined, source: recoverSource },
   { name: 'sklLease_v1', numberOfKeys: undefined, source: leaseSource },
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
@@ -45,8 +45,8 @@ export const SCRIPTS: ScriptDef[] = [
   { name: 'sklPromoteLock_v1', numberOfKeys: 1, source: promoteLockSource },
   { name: 'sklCronFire_v1', numberOfKeys: 5, source: cronFireSource },
   { name: 'sklCronStatus_v1', numberOfKeys: 1, source: cronStatusSource },
-  { name: 'sklForward_v1', numberOfKeys: 3, source: forwardSource },
-  { name: 'sklMove_v1', numberOfKeys: undefined, source: moveSource },
+  { name: 'sklForward_v2', numberOfKeys: 3, source: forwardSource },
+  { name: 'sklMove_v2', numberOfKeys: undefined, source: moveSource },
   { name: 'sklRewrite_v1', numberOfKeys: 1, source: rewriteSource },
   { name: 'sklUniqueLock_v1', numberOfKeys: 8, source: uniqueLockSource },
   { name: 'sklUniqueUnlock_v1', numberOfKeys: 7, source: uniqueUnlockSource },
@@ -70,7 +70,7 @@ declare module 'ioredis' {
     /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, pollers, total, …per-queue caps, identity, queues JSON → [i, job, …]. */
     sklFetch_v2(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
     /** settle-2.lua: inflight, dest, mode, raw, payload, score, deadCutoff, deadMax → 1 | 0. */
-    sklSettle_v1(
+    sklSettle_v2(
       inflight: string,
       dest: string,
       mode: 'ack' | 'retry' | 'dead' | 'requeue',
@@ -113,9 +113,9 @@ declare module 'ioredis' {
     /** cron-status-1.lua: entry, 'enabled' | 'disabled' → 1 if the entry exists. */
     sklCronStatus_v1(entry: string, status: 'enabled' | 'disabled'): Result<number, Context>;
     /** forward-3.lua: inflight, dest list, queues, raw, payload, queue name ('' for a held list) → 1 | 0. */
-    sklForward_v1(inflight: string, dest: string, queues: string, raw: string, payload: string, queueName: string): Result<number, Context>;
+    sklForward_v2(inflight: string, dest: string, queues: string, raw: string, payload: string, queueName: string): Result<number, Context>;
     /** move-2n.lua: numKeys, source, queues, …dest lists, n, …dest queue names, …[raw, k, payload] → 1 | 0 per job. */
-    sklMove_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
+    sklMove_v2(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** rewrite-1.lua: set, …[member, new member] → 1 | 0 per member. */
     sklRewrite_v1(set: string, ...pairs: string[]): Result<number[], Context>;
     /** unique-lock-8.lua: digest, queued, primed, locked, info, changelog, digests, expiring digests, jid, pttl, type, limit, score, now, maxHistory → jid | null. */

@@ -122,7 +122,7 @@ async function migrateList(ctx: MigrationContext, view: RoutingView, cls: string
     if (triples.length > 0) {
       const names = [...dests.values()];
       const keyArgs = [list.key, ctx.keys.queues, ...names.map((d) => ctx.keys.queue(d.name))];
-      const statuses = await ctx.redis.sklMove_v1(keyArgs.length, ...keyArgs, names.length, ...names.map((d) => d.name), ...triples);
+      const statuses = await ctx.redis.sklMove_v2(keyArgs.length, ...keyArgs, names.length, ...names.map((d) => d.name), ...triples);
       statuses.forEach((s, i) => {
         if (Number(s) === 1) {
           moved++;

@@ -21,6 +21,8 @@ import { errorMessage, wellFormed } from '../protocol/text.js';
 
 /** `DEFAULT_MAX_RETRY_ATTEMPTS`: `retry: true` means this many retries. */
 export const DEFAULT_MAX_RETRIES = 25;
+/** The longest retry delay written: a century (a larger one would overflow a time). */
+export const MAX_RETRY_DELAY_SECONDS = 100 * 365 * 24 * 3600;
 /** Dead-set trimming: entries older than this (180 days) and beyond this many go. */
 export const DEAD_TIMEOUT_SECONDS = 15_552_000;
 export const DEAD_MAX_JOBS = 10_000;
@@ -102,7 +104,9 @@ export function decide(f: Failure): RetryDecision {
 
   const custom = f.retryInSeconds;
   const base = custom !== undefined && Number.isInteger(custom) && custom > 0 ? custom : defaultDelay(count);
-  const delaySeconds = base + jitter(count, f.version, f.random ?? defaultRandom);
+  // A delay past what a time can hold (a handler's 1e308, count⁴ of a huge retry_count) would make
+  // no score Redis takes: the far future is a century away.
+  const delaySeconds = Math.min(base + jitter(count, f.version, f.random ?? defaultRandom), MAX_RETRY_DELAY_SECONDS);
   return { kind: 'retry', at: f.now + delaySeconds * 1000, count, delaySeconds };
 }
 

@@ -27,6 +27,20 @@ async function retryEntries(): Promise<Record<string, unknown>[] | undefined> {
 }
 
 describe('poller outcomes', () => {
+  it('keeps a job whose handler asks for a retry past what a time can hold: in the retry set, a century away', async () => {
+    // Prepare
+    stack = await startStack(t.url, [{ class: 'FarJob', queue: 'q', handler: 'farRetry' }]);
+    const jid = await push('FarJob', 'q', [1e308]);
+    // Act
+    const [entry] = await eventually(retryEntries, 15_000, 'the retry entry');
+    // Assess: written, with a finite score about a century ahead; nothing left in flight
+    expect(entry).toMatchObject({ jid, error_class: 'Error' });
+    const [, score] = await t.redis.zrange('retry', 0, 0, 'WITHSCORES');
+    expect(Number(score) - Date.now() / 1000).toBeGreaterThan(99 * 365 * 24 * 3600);
+    expect(Number.isFinite(Number(score))).toBe(true);
+    await eventually(() => stack!.running.poller.busy() === 0, 5000, 'nothing in flight');
+  });
+
   it('acknowledges a success and counts it in stat:processed and the daily counter', async () => {
     // Prepare
     stack = await startStack(t.url, [{ class: 'OkJob', queue: 'q', handler: 'ok' }]);

@@ -187,4 +187,26 @@ describe('fetch', () => {
     expect(await t.redis.llen(k.inflight(dead, 'r'))).toBe(1);
     expect(await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(quiet, [])).toBe(1);
   });
+
+  it('refuses an outcome whose destination holds another type before the job leaves flight, so it is not lost', async () => {
+    // Prepare: a job in flight; `retry` and the queue are strings (an operator's mistake)
+    const f = fetcher('p:1:x');
+    await t.redis.lpush('queue:q', 'j1');
+    const [j1] = await f.fetch(['q'], new Map([['q', 1]]), 1);
+    await t.redis.set('retry', 'oops');
+    // Act + Assess: each write is refused, and the job is still in flight, untouched
+    await expect(f.settle(j1!, { mode: 'retry', payload: 'j1-failed', at: 1_795_334_860_000 }, Date.now())).rejects.toThrow('settle: retry holds a string, not a zset; nothing written, the job stays in flight');
+    await t.redis.set('queue:q', 'oops');
+    await expect(f.settle(j1!, { mode: 'requeue' }, Date.now())).rejects.toThrow('settle: queue:q holds a string, not a list');
+    await expect(f.forward(j1!, { queue: 'q' }, 'j1')).rejects.toThrow('forward: queue:q holds a string, not a list');
+    expect(await t.redis.lrange(f.inflightKey('q'), 0, -1)).toEqual(['j1']);
+  });
+
+  it('refuses a score that is not a finite number before the job leaves flight', async () => {
+    const f = fetcher('p:1:x');
+    await t.redis.lpush('queue:q', 'j1');
+    const [j1] = await f.fetch(['q'], new Map([['q', 1]]), 1);
+    await expect(t.redis.sklSettle_v2(f.inflightKey('q'), 'retry', 'retry', 'j1', 'j1-failed', 'inf', '', 0)).rejects.toThrow('settle: score inf is not a finite number');
+    expect(await t.redis.lrange(f.inflightKey('q'), 0, -1)).toEqual(['j1']);
+  });
 });

@@ -17,9 +17,19 @@
   right of its destination (RPUSH: fetched next). The caller passes jobs newest first, so the
   oldest lands last and is fetched first: a moved group keeps its order, ahead of newer jobs.
 
+  The destinations' types are checked before the first job moves (a write Redis refuses after an
+  LREM would lose that job): a refusal is an error with nothing moved.
+
   Returns one status per triple, in order: 1 moved, 0 not found (popped or moved meanwhile).
 ]]
 local n = tonumber(ARGV[1])
+for k = 2, 2 + n do
+  local want = k == 2 and 'set' or 'list'
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= want and t ~= 'none' then
+    return redis.error_reply('move: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing moved')
+  end
+end
 local first = 2 + n
 local out = {}
 local added = {}
