@@ -44,7 +44,7 @@ export function queueOrder(queues: readonly QueueWeight[], random: () => number 
   return [...new Set(expanded)];
 }
 
-/** The queues of a registry entry: a JSON list (an unreadable entry lists none). */
+/** The names in a registry entry (its queues, or its classes): a JSON list (an unreadable entry lists none). */
 export function registeredQueues(entry: string): string[] {
   try {
     const v: unknown = JSON.parse(entry);
@@ -59,6 +59,14 @@ export class EnqueueRefused extends Error {
   override name = 'SidekiqLambda::EnqueueRefused';
   constructor(readonly key: string) {
     super(`${key} holds another type than Sidekiq's, so the jobs this job enqueued cannot be written there`);
+  }
+}
+
+/** A fetch refused because this poller's heartbeat lapsed (its next beat lets it fetch again). */
+export class HeartbeatLapsed extends Error {
+  override name = 'HeartbeatLapsed';
+  constructor() {
+    super("this poller's heartbeat has lapsed, so it fetches nothing until it beats again (another poller may be recovering it)");
   }
 }
 
@@ -86,21 +94,24 @@ export class Fetcher {
     return this.keys.inflight(this.identity, queue);
   }
 
-  /** This poller's queues, as the registry holds them. */
+  /** This poller's queues and classes, as the registry holds them. */
   private registration = '[]';
+  private classes = '[]';
 
   /**
-   * Registers this poller and its queues, so others can recover its lists if it dies. Every fetch
-   * registers again, atomically with the move (fetch-2n.lua).
+   * Registers this poller, its queues and its classes, so others can recover its lists and hand
+   * back its leases if it dies. Every fetch registers again, atomically with the move (fetch-2n.lua).
    */
-  async register(queues: readonly string[]): Promise<void> {
+  async register(queues: readonly string[], classes: readonly string[]): Promise<void> {
     this.registration = JSON.stringify(queues);
-    await this.redis.hset(this.keys.pollers, this.identity, this.registration);
+    this.classes = JSON.stringify(classes);
+    await this.redis.multi().hset(this.keys.pollers, this.identity, this.registration).hset(this.keys.pollerClasses, this.identity, this.classes).exec();
   }
 
+  /** Leaves the registry when nothing of this poller's is left in flight (else its recovery will clean up). */
   async unregisterIfEmpty(queues: readonly string[]): Promise<void> {
     const lens = await Promise.all(queues.map((q) => this.redis.llen(this.inflightKey(q))));
-    if (lens.every((n) => n === 0)) await this.redis.hdel(this.keys.pollers, this.identity);
+    if (lens.every((n) => n === 0)) await this.redis.multi().hdel(this.keys.pollers, this.identity).hdel(this.keys.pollerClasses, this.identity).exec();
   }
 
   /**
@@ -109,8 +120,9 @@ export class Fetcher {
   async fetch(order: readonly string[], caps: ReadonlyMap<string, number>, total: number): Promise<Fetched[]> {
     const eligible = order.filter((q) => (caps.get(q) ?? 0) > 0);
     if (eligible.length === 0 || total <= 0) return [];
-    const keyArgs = [...eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]), this.keys.pollers];
-    const reply = await this.redis.sklFetch_v2(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!), this.identity, this.registration);
+    const keyArgs = [...eligible.flatMap((q) => [this.keys.queue(q), this.inflightKey(q)]), this.keys.pollers, this.keys.pollerClasses, this.keys.process(this.identity)];
+    const reply = await this.redis.sklFetch_v3(keyArgs.length, ...keyArgs, total, ...eligible.map((q) => caps.get(q)!), this.identity, this.registration, this.classes);
+    if (!Array.isArray(reply)) throw new HeartbeatLapsed();
     const out: Fetched[] = [];
     for (let i = 0; i < reply.length; i += 2) out.push({ queue: eligible[Number(reply[i]) - 1]!, raw: String(reply[i + 1]) });
     return out;
@@ -221,19 +233,23 @@ export class Fetcher {
    * the leases handed back learn of them when they next ask, within a second.)
    */
   async recoverOrphans(log: Logger, classes: readonly string[], proceed: () => boolean = () => true): Promise<number> {
-    const pollers = await this.redis.hgetall(this.keys.pollers);
+    const [pollers, pollerClasses] = await Promise.all([this.redis.hgetall(this.keys.pollers), this.redis.hgetall(this.keys.pollerClasses)]);
     let total = 0;
-    for (const [identity, entry] of Object.entries(pollers)) {
+    for (const identity of new Set([...Object.keys(pollers), ...Object.keys(pollerClasses)])) {
       if (identity === this.identity) continue;
       if (!proceed()) break;
+      const entry = pollers[identity] ?? '';
       const queues = registeredQueues(entry);
+      // Its leases of every class it declared, and of ours (a poller of an older release listed none).
+      const leaseClasses = [...new Set([...classes, ...registeredQueues(pollerClasses[identity] ?? '[]')])];
       const keyArgs = [
         this.keys.process(identity),
         this.keys.pollers,
+        this.keys.pollerClasses,
         ...queues.flatMap((q) => [this.keys.inflight(identity, q), this.keys.queue(q)]),
-        ...classes.flatMap((c) => [this.keys.leases(c), this.keys.leaseLine(c)]),
+        ...leaseClasses.flatMap((c) => [this.keys.leases(c), this.keys.leaseLine(c)]),
       ];
-      const moved = await this.redis.sklRecover_v2(keyArgs.length, ...keyArgs, identity, entry, queues.length);
+      const moved = await this.redis.sklRecover_v3(keyArgs.length, ...keyArgs, identity, entry, queues.length);
       if (!Array.isArray(moved)) continue; // alive (-1), or its entry changed (-2): the next pass reads it again
       moved.forEach((n, i) => {
         if (Number(n) > 0) log.warn('recovered in-flight jobs of a dead poller', { poller: identity, queue: queues[i], jobs: Number(n) });
@@ -242,6 +258,7 @@ export class Fetcher {
     }
     return total;
   }
+
 
   /**
    * Requeues jobs in our own in-flight lists that this process is not running: the result of a

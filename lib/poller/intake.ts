@@ -14,7 +14,7 @@
  */
 import type { QueueWeight } from '../config.js';
 import type { Logger } from '../log.js';
-import { queueOrder, type Fetcher, type Fetched } from './fetch.js';
+import { HeartbeatLapsed, queueOrder, type Fetcher, type Fetched } from './fetch.js';
 
 /** How long a small refill waits for more room to free up before it goes out anyway. */
 const REFILL_MS = 2;
@@ -133,7 +133,7 @@ export class Intake {
         }
         this.opts.onBatch(batch);
       },
-      (e: Error) => this.failed('fetch failed; retrying', e),
+      (e: Error) => this.failed(e instanceof HeartbeatLapsed ? 'fetch refused until this poller beats again' : 'fetch failed; retrying', e),
     );
   }
 

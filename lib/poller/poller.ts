@@ -175,7 +175,7 @@ export class Poller {
   async start(): Promise<void> {
     await this.heartbeat.start();
     await this.leases.ready;
-    await this.fetcher.register(this.queueNames);
+    await this.fetcher.register(this.queueNames, this.opts.routes.map((r) => r.class));
     await this.recover();
     await this.router.start();
     this.recorder.start();

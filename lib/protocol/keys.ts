@@ -35,6 +35,8 @@ export interface Keys {
   inflight(identity: string, queue: string): string;
   /** This project's: the set of poller identities that own in-flight lists. */
   readonly pollers: string;
+  /** This project's: each poller's classes, whose leases its recovery hands back (hash). */
+  readonly pollerClasses: string;
   /** This project's: the scheduler's single-runner lock. */
   readonly schedulerLock: string;
   /** This project's: the leases of one class's concurrency cap held across pollers (hash). */
@@ -93,6 +95,7 @@ export function keys(namespace?: string): Keys {
     signals: (id) => `${p}${id}-signals`,
     inflight: (id, queue) => `${p}${INFLIGHT_MARK}${id}|${queue}`,
     pollers: `${p}sidekiq-lambda:pollers`,
+    pollerClasses: `${p}sidekiq-lambda:poller-classes`,
     schedulerLock: `${p}sidekiq-lambda:scheduler-lock`,
     leases: (cls) => `${p}sidekiq-lambda:leases|${cls}`,
     leaseLine: (cls) => `${p}sidekiq-lambda:lease-line|${cls}`,

@@ -9,8 +9,10 @@
 
   KEYS[1]          the dead poller's process hash `<identity>` (expires 60 s after its last heartbeat)
   KEYS[2]          the pollers registry (hash: identity → its queues as JSON)
-  KEYS[3 .. 2+2n]  for each of its queues: its in-flight list, then `queue:<q>`
-  KEYS[3+2n ..]    for each class whose leases to hand back: the class's lease hash, then its line
+  KEYS[3]          the pollers' classes (hash: identity → its classes as JSON)
+  KEYS[4 .. 3+2n]  for each of its queues: its in-flight list, then `queue:<q>`
+  KEYS[4+2n ..]    for each class whose leases to hand back (its own, and the caller's): the
+                   class's lease hash, then its line
   ARGV[1]          the dead poller's identity
   ARGV[2]          its registry entry as the caller read it
   ARGV[3]          n, the number of queues
@@ -29,13 +31,14 @@ local me = ARGV[1]
 local n = tonumber(ARGV[3])
 local moved = {}
 for i = 1, n do
-  local inflight, queue = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local inflight, queue = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   local m = 0
   while redis.call('LMOVE', inflight, queue, 'LEFT', 'RIGHT') do m = m + 1 end
   moved[i] = m
 end
 redis.call('HDEL', KEYS[2], me)
-for k = 3 + 2 * n, #KEYS, 2 do
+redis.call('HDEL', KEYS[3], me)
+for k = 4 + 2 * n, #KEYS, 2 do
   redis.call('HDEL', KEYS[k], 'h|' .. me, 'w|' .. me)
   redis.call('LREM', KEYS[k + 1], 0, me)
 end

@@ -35,9 +35,9 @@ interface ScriptDef {
 
 /** Every script, in one list. */
 export const SCRIPTS: ScriptDef[] = [
-  { name: 'sklFetch_v2', numberOfKeys: undefined, source: fetchSource },
+  { name: 'sklFetch_v3', numberOfKeys: undefined, source: fetchSource },
   { name: 'sklSettle_v2', numberOfKeys: 2, source: settleSource },
-  { name: 'sklRecover_v2', numberOfKeys: undefined, source: recoverSource },
+  { name: 'sklRecover_v3', numberOfKeys: undefined, source: recoverSource },
   { name: 'sklLease_v1', numberOfKeys: undefined, source: leaseSource },
   { name: 'sklAck_v2', numberOfKeys: 1, source: ackSource },
   { name: 'sklAckPush_v1', numberOfKeys: undefined, source: ackPushSource },
@@ -67,8 +67,8 @@ export function registerScripts(redis: Redis): Redis {
 
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
-    /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, pollers, total, …per-queue caps, identity, queues JSON → [i, job, …]. */
-    sklFetch_v2(numKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
+    /** fetch-2n.lua: numKeys, …[queue, in-flight] pairs, pollers, poller classes, own process, total, …per-queue caps, identity, queues JSON, classes JSON → [i, job, …], or -1 (heartbeat lapsed). */
+    sklFetch_v3(numKeys: number, ...args: (string | number)[]): Result<(number | string)[] | number, Context>;
     /** settle-2.lua: inflight, dest, mode, raw, payload, score, deadCutoff, deadMax → 1 | 0. */
     sklSettle_v2(
       inflight: string,
@@ -84,8 +84,8 @@ declare module 'ioredis' {
     sklAckPush_v1(numKeys: number, ...args: (string | number)[]): Result<number, Context>;
     /** ack-1.lua: inflight, …raw jobs → a 1 | 0 per job: was it still in flight. */
     sklAck_v2(inflight: string, ...raws: string[]): Result<number[], Context>;
-    /** recover-2n.lua: numKeys, process, pollers, …[in-flight, queue], …[leases, line], identity, entry, nQueues → moved per queue, or -1 (alive) / -2 (entry changed). */
-    sklRecover_v2(numKeys: number, ...args: (string | number)[]): Result<number[] | number, Context>;
+    /** recover-2n.lua: numKeys, process, pollers, poller classes, …[in-flight, queue], …[leases, line], identity, entry, nQueues → moved per queue, or -1 (alive) / -2 (entry changed). */
+    sklRecover_v3(numKeys: number, ...args: (string | number)[]): Result<number[] | number, Context>;
     /** lease-2n.lua: numKeys, …[leases, line], identity, channel, …[class, cap, known, keep, desired] → [held, others waiting, pollers holding or wanting] per class. */
     sklLease_v1(numKeys: number, ...args: (string | number)[]): Result<number[], Context>;
     /** promote-3n.lua: numKeys, set, queues, dead, …queue lists, now, deadScore, deadCutoff, deadMax, nq, …names, …[member, k, payload] → status per job. */

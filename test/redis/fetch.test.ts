@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { useRedis } from '../support/redis.js';
-import { Fetcher } from '../../lib/poller/fetch.js';
+import { Fetcher, HeartbeatLapsed } from '../../lib/poller/fetch.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { createLogger } from '../../lib/log.js';
 
@@ -13,9 +13,14 @@ const t = useRedis();
 const k = makeKeys();
 const quiet = createLogger({ sink: () => undefined });
 
+/** A fetcher whose poller has beaten (its process hash exists), as the poller's heartbeat makes it before fetching. */
 function fetcher(identity: string): Fetcher {
+  void t.redis.hset(k.process(identity), 'info', '{}');
   return new Fetcher(t.redis, () => new Redis(t.url), k, identity);
 }
+
+/** The poller's heartbeat lapses (its process hash expires). */
+const lapse = (identity: string): Promise<number> => t.redis.del(k.process(identity));
 
 describe('fetch', () => {
   it('takes queues in the order given, each up to its cap, oldest job first', async () => {
@@ -125,43 +130,38 @@ describe('fetch', () => {
   it('re-registers a live poller that recovery dropped, so its next jobs can still be recovered', async () => {
     // Prepare: poller A registered, then its heartbeat lapsed and B's recovery dropped it
     const a = fetcher('a:1:eeeeeeeeeeee');
-    await a.register(['q']);
+    await a.register(['q'], ['Track']);
     await t.redis.hdel(k.pollers, 'a:1:eeeeeeeeeeee');
-    // Act: A, alive after all, fetches a job, then dies without settling it
+    await t.redis.hdel(k.pollerClasses, 'a:1:eeeeeeeeeeee');
+    // Act: A, alive after all (it beat again), fetches a job, then dies without settling it
     await t.redis.lpush('queue:q', 'j1');
     expect(await a.fetch(['q'], new Map([['q', 1]]), 1)).toEqual([{ queue: 'q', raw: 'j1' }]);
     expect(JSON.parse((await t.redis.hget(k.pollers, 'a:1:eeeeeeeeeeee'))!)).toEqual(['q']);
+    expect(JSON.parse((await t.redis.hget(k.pollerClasses, 'a:1:eeeeeeeeeeee'))!)).toEqual(['Track']);
+    await lapse('a:1:eeeeeeeeeeee');
     // Assess: with A's process key absent, B recovers the job
     expect(await fetcher('b:1:ffffffffffff').recoverOrphans(quiet, [])).toBe(1);
     expect(await t.redis.lrange('queue:q', 0, -1)).toEqual(['j1']);
   });
 
-  it('recovers and deregisters in one step: a slow poller fetching meanwhile stays recoverable', async () => {
+  it('takes nothing for a poller whose heartbeat lapsed, so a recovery racing it cannot run a job twice', async () => {
     // Prepare: poller A registered with one job in flight; its heartbeat lapsed (no process hash)
     const a = fetcher('a:1:eeeeeeeeeeee');
-    await a.register(['q']);
+    await a.register(['q'], []);
     await t.redis.lpush('queue:q', 'j1', 'j2');
     await a.fetch(['q'], new Map([['q', 1]]), 1);
-    // Act: B recovers A; A, only slow, fetches again as soon as B's recovery has moved its list —
-    // at B's deregistration if B deregisters in a separate command, else right after B's pass
-    const hooked = new Redis(t.url);
-    let slowFetch: Promise<unknown> | undefined;
-    const hdel = hooked.hdel.bind(hooked);
-    hooked.hdel = (async (...args: Parameters<typeof hdel>) => {
-      slowFetch ??= a.fetch(['q'], new Map([['q', 1]]), 1);
-      await slowFetch;
-      return hdel(...args);
-    }) as typeof hooked.hdel;
-    const b = new Fetcher(hooked, () => new Redis(t.url), k, 'b:1:ffffffffffff');
-    await b.recoverOrphans(quiet, []);
-    slowFetch ??= a.fetch(['q'], new Map([['q', 1]]), 1);
-    await slowFetch;
-    // Assess: A holds a job in flight and is registered, so when A dies, C recovers it
-    expect(await t.redis.llen(a.inflightKey('q'))).toBe(1);
-    expect(await t.redis.hexists(k.pollers, 'a:1:eeeeeeeeeeee')).toBe(1);
-    expect(await fetcher('c:1:gggggggggggg').recoverOrphans(quiet, [])).toBe(1);
+    await lapse('a:1:eeeeeeeeeeee');
+    // Act: A, only slow, fetches again while B recovers it
+    const [slow] = await Promise.allSettled([a.fetch(['q'], new Map([['q', 1]]), 1), fetcher('b:1:ffffffffffff').recoverOrphans(quiet, [])]);
+    // Assess: A's fetch was refused and moved nothing; B gave A's job back; A is out of the registry
+    expect(slow).toMatchObject({ status: 'rejected', reason: new HeartbeatLapsed() });
+    expect(await t.redis.llen(a.inflightKey('q'))).toBe(0);
     expect((await t.redis.lrange('queue:q', 0, -1)).sort()).toEqual(['j1', 'j2']);
-    hooked.disconnect();
+    expect(await t.redis.hexists(k.pollers, 'a:1:eeeeeeeeeeee')).toBe(0);
+    // …and once A beats again it fetches, registered, so it stays recoverable
+    await t.redis.hset(k.process('a:1:eeeeeeeeeeee'), 'info', '{}');
+    expect(await a.fetch(['q'], new Map([['q', 1]]), 1)).toHaveLength(1);
+    expect(await t.redis.hexists(k.pollers, 'a:1:eeeeeeeeeeee')).toBe(1);
   });
 
   it("hands back a dead poller's leases and takes it out of the lease lines", async () => {
@@ -178,12 +178,26 @@ describe('fetch', () => {
     expect(await t.redis.hexists(k.pollers, dead)).toBe(0);
   });
 
+  it("hands back a dead poller's leases of classes its recoverer does not declare", async () => {
+    // Prepare: the dead poller ran class B; the live one declares only A
+    const dead = 'dead:1:aaaaaaaaaaaa';
+    await t.redis.hset(k.pollers, dead, JSON.stringify(['b']));
+    await t.redis.hset(k.pollerClasses, dead, JSON.stringify(['B']));
+    await t.redis.hset(k.leases('B'), `h|${dead}`, 1, 'w|next:1:x', 1);
+    await t.redis.rpush(k.leaseLine('B'), 'next:1:x');
+    // Act
+    await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(quiet, ['A']);
+    // Assess: B's lease is free again; the dead poller is gone from both registries
+    expect(await t.redis.hgetall(k.leases('B'))).toEqual({ 'w|next:1:x': '1' });
+    expect(await t.redis.hexists(k.pollerClasses, dead)).toBe(0);
+  });
+
   it('leaves a poller whose registry entry changed since it was read for the next pass', async () => {
     const dead = 'dead:1:aaaaaaaaaaaa';
     await t.redis.hset(k.pollers, dead, JSON.stringify(['q', 'r']));
     await t.redis.lpush(k.inflight(dead, 'r'), 'j-r');
-    const keyArgs = [k.process(dead), k.pollers, k.inflight(dead, 'q'), 'queue:q'];
-    expect(await t.redis.sklRecover_v2(keyArgs.length, ...keyArgs, dead, JSON.stringify(['q']), 1)).toBe(-2);
+    const keyArgs = [k.process(dead), k.pollers, k.pollerClasses, k.inflight(dead, 'q'), 'queue:q'];
+    expect(await t.redis.sklRecover_v3(keyArgs.length, ...keyArgs, dead, JSON.stringify(['q']), 1)).toBe(-2);
     expect(await t.redis.llen(k.inflight(dead, 'r'))).toBe(1);
     expect(await fetcher('live:1:bbbbbbbbbbbb').recoverOrphans(quiet, [])).toBe(1);
   });
