@@ -69,7 +69,7 @@ export class Intake {
     this.opts.kick();
   }
 
-  /** Fetch and watch nothing more (nothing is held by a watch). */
+  /** Fetch and watch nothing more (nothing is held by a watch); a pending reconcile still runs. */
   stop(): void {
     this.stopped = true;
     this.opts.fetcher.closeWatches();
@@ -91,10 +91,11 @@ export class Intake {
    * `budget` is how many more jobs may be held; `running` whether jobs are running (their end frees room).
    */
   pump(budget: number, running: boolean, known: ReadonlyMap<string, number>): void {
-    if (this.stopped) return;
+    // A reconcile runs even once stopped: the jobs a lost fetch reply left must go back.
     if (this.needsReconcile && !this.fetching) this.reconcile(known);
+    else if (this.stopped) return;
     else if (!this.fetching && Date.now() >= this.retryAt) this.fetch(budget, running);
-    if (budget > 0) this.watchEmpty();
+    if (budget > 0 && !this.stopped) this.watchEmpty();
   }
 
   private fetch(budget: number, running: boolean): void {

@@ -66,6 +66,8 @@ export class Leases {
   private calling?: Map<string, number>;
   private scheduled = false;
   private closed = false;
+  /** Quiet: no lease is wanted beyond what runs, and each one goes back as its invocation ends. */
+  private quieted = false;
   private readonly timer: NodeJS.Timeout;
   /** Resolves once the announcements are subscribed to. */
   readonly ready: Promise<void>;
@@ -101,6 +103,7 @@ export class Leases {
   give(cls: string): void {
     const c = this.classes.get(cls)!;
     c.inUse--;
+    if (this.quieted) return this.release(c);
     if (!c.contended || c.held - c.returning <= this.share(c)) return;
     c.returning++;
     this.mark(c);
@@ -111,8 +114,22 @@ export class Leases {
     return Math.floor(c.cap / Math.max(1, c.pollers));
   }
 
+  /** Quiet (and Stop): want nothing more; give back idle leases now, and the others as their invocations end. */
+  quiet(): void {
+    this.quieted = true;
+    for (const c of this.classes.values()) this.release(c);
+  }
+
+  private release(c: ClassLeases): void {
+    c.wanted = c.inUse;
+    if (c.held <= c.inUse) return;
+    c.tidy = true;
+    this.mark(c);
+  }
+
   /** How many leases of `cls` this poller wants now (running plus what its waiting jobs need). */
   want(cls: string, n: number): void {
+    if (this.quieted) return;
     const c = this.classes.get(cls)!;
     c.wanted = Math.min(c.cap, Math.max(n, c.inUse));
     // Ask for more, unless this very number is already waiting in the line.

@@ -149,6 +149,7 @@ export class Manager {
   stopFetching(): void {
     this.accepting = false;
     this.intake.stop();
+    this.opts.leases.quiet();
     for (const c of this.classes.values()) for (const j of c.waiting.splice(0)) this.track(this.opts.processor.putBack(j, j.job.jid).finally(() => this.release(j.raw, j.tid, c)));
   }
 
@@ -174,7 +175,8 @@ export class Manager {
   }
 
   private pump(): void {
-    if (!this.accepting) return;
+    // Quiet or stopping: nothing new starts, but a reconcile a reconnect asked for still runs.
+    if (!this.accepting) return this.intake.pump(0, false, this.held);
     for (const c of this.classes.values()) this.start(c);
     this.intake.pump(this.opts.maxInFlight + this.opts.maxWaiting - this.holding, this.runningCount > 0, this.held);
     this.wakeAtPauseEnd();

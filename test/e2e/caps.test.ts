@@ -129,4 +129,28 @@ describe('caps', () => {
     expect(lambda.stats()['fn-SharedJob']!.peak).toBeLessThanOrEqual(2);
     expect(await t.redis.llen('queue:shared')).toBe(0);
   });
+
+  it('a quiet poller gives back its leases, so another runs the class at its full cap', async () => {
+    // Prepare: poller A holds both leases of a cap of 2
+    const lambda = await endpoint(['SJob']);
+    const a = await poller(lambda.url, [route('SJob', 'qs', 2)]);
+    const client = new Client({ redis: t.redis, routing: false });
+    await client.pushBulk({ class: 'SJob', queue: 'qs', args: [[0.5], [0.5], [0.5], [0.5]] });
+    const leases = 'sidekiq-lambda:leases|SJob';
+    const hA = `h|${a.running.poller.identity}`;
+    await eventually(async () => (await t.redis.hget(leases, hA)) === '2', 10_000, 'A holding both leases');
+    // Act: A is quieted; its running jobs end
+    a.running.poller.setQuiet();
+    await eventually(() => a.running.poller.running() === 0, 10_000, "A's running jobs to end");
+    // Assess: A holds no lease and waits for none; B runs 6 jobs two at a time
+    await eventually(async () => (await t.redis.hget(leases, hA)) === null, 5000, "A's leases given back");
+    expect(await t.redis.hget(leases, `w|${a.running.poller.identity}`)).toBeNull();
+    const b = await poller(lambda.url, [route('SJob', 'qs', 2)]);
+    const more = (await client.pushBulk({ class: 'SJob', queue: 'qs', args: Array.from({ length: 6 }, () => [0.5]) })) as string[];
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, b.running.poller.running())), 20);
+    await eventually(async () => (await ran(more)) === 6, 30_000, "B's jobs");
+    clearInterval(sampler);
+    expect(peak).toBe(2);
+  });
 });
