@@ -135,7 +135,7 @@ export class Intake {
         this.opts.onBatch(batch);
       },
       (e: Error) => this.failed(e instanceof HeartbeatLapsed ? 'fetch refused until this poller beats again' : 'fetch failed; retrying', e),
-    );
+    ).catch((e: Error) => this.opts.log.error('unexpected error taking a fetched batch in hand', { error: e.stack }));
   }
 
   private failed(msg: string, e: Error): void {

@@ -230,29 +230,44 @@ export class Manager {
       const tid = (++this.tid).toString(36);
       this.hold(f.raw, +1);
       this.work.set(tid, { tid, queue: f.queue, payload: f.raw, runAt: now });
-      const parsed = readJob(f.raw);
-      if (isMalformed(parsed)) {
-        this.track(this.opts.processor.bury(f, parsed.reason).finally(() => this.release(f.raw, tid)));
-        continue;
+      try {
+        this.take(f, tid, now);
+      } catch (e) {
+        // A payload that breaks the poller's reading of it (a poison job) goes to the dead set as
+        // it is; it must not stop this poller, nor every poller that fetches it after.
+        this.track(this.opts.processor.bury(f, `the poller could not read it: ${(e as Error).message}`).finally(() => this.release(f.raw, tid)));
       }
-      const j: Held = { raw: f.raw, queue: f.queue, job: parsed.job, tid };
-      const enqueued = readTimestamp(parsed.job.enqueued_at);
-      if (enqueued !== undefined) this.opts.counters.lag(now - enqueued);
-      const routed = this.accepting ? this.opts.router?.route(j) : undefined;
-      if (routed) {
-        this.track(routed.finally(() => this.release(j.raw, tid)));
-        continue;
-      }
-      const c = this.classes.get(displayClass(parsed.job)) ?? this.classes.get(parsed.job.class);
-      if (!c || !this.accepting) {
-        const settle = c ? this.opts.processor.putBack(j, j.job.jid) : this.opts.processor.fail(j, noRouteError(displayClass(parsed.job), f.queue));
-        this.track(settle.finally(() => this.release(j.raw, tid)));
-        continue;
-      }
-      c.held++;
-      c.waiting.push(j);
     }
     this.kick();
+  }
+
+  /** One fetched job: to its class's line, or settled at once when it cannot run here. */
+  private take(f: Fetched, tid: string, now: number): void {
+    const parsed = readJob(f.raw);
+    if (isMalformed(parsed)) {
+      this.track(this.opts.processor.bury(f, parsed.reason).finally(() => this.release(f.raw, tid)));
+      return;
+    }
+    const j: Held = { raw: f.raw, queue: f.queue, job: parsed.job, tid };
+    const enqueued = readTimestamp(parsed.job.enqueued_at);
+    if (enqueued !== undefined) this.opts.counters.lag(now - enqueued);
+    if (!this.accepting) {
+      // Fetched as the poller went quiet: back where it came from, whatever it is.
+      this.track(this.opts.processor.putBack(j, j.job.jid).finally(() => this.release(j.raw, tid)));
+      return;
+    }
+    const routed = this.opts.router?.route(j);
+    if (routed) {
+      this.track(routed.finally(() => this.release(j.raw, tid)));
+      return;
+    }
+    const c = this.classes.get(displayClass(parsed.job)) ?? this.classes.get(parsed.job.class);
+    if (!c) {
+      this.track(this.opts.processor.fail(j, noRouteError(displayClass(parsed.job), f.queue)).finally(() => this.release(j.raw, tid)));
+      return;
+    }
+    c.held++;
+    c.waiting.push(j);
   }
 
   /** A held job left flight (its outcome written, or put back). */

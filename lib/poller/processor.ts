@@ -85,9 +85,14 @@ export class Processor {
       this.opts.log.error('unexpected error running a batch; its unsettled jobs go back to their queue', { class: route.class, error: (e as Error).stack });
     } finally {
       for (const j of [...pending]) {
-        await this.putBack(j, j.job.jid);
-        await this.opts.unique?.putBack(j);
-        done(j);
+        try {
+          await this.putBack(j, j.job.jid);
+          await this.opts.unique?.putBack(j);
+        } catch (e) {
+          this.opts.log.error('unexpected error putting a job back', { jid: j.job.jid, error: (e as Error).stack });
+        } finally {
+          done(j); // whatever happened, the job no longer holds a slot here (what is left in flight is recovered)
+        }
       }
     }
   }

@@ -57,7 +57,7 @@ export interface Unhonourable {
  */
 export function unhonourable(job: JobPayload): Unhonourable | undefined {
   const present = (v: unknown): boolean => v !== undefined && v !== null && v !== false && v !== '';
-  if (present(job.bid)) return { field: 'bid', why: `it is part of a Sidekiq Pro batch (bid ${String(job.bid)}), whose counts and callbacks only Sidekiq Pro's Ruby middleware keeps` };
+  if (present(job.bid)) return { field: 'bid', why: `it is part of a Sidekiq Pro batch (bid ${typeof job.bid === 'string' ? job.bid : 'not a string'}), whose counts and callbacks only Sidekiq Pro's Ruby middleware keeps` };
   if (present(job.unique_for)) return { field: 'unique_for', why: "it is a Sidekiq Enterprise unique job (unique_for), whose lock only Sidekiq Enterprise's Ruby middleware releases" };
   if (present(job.encrypt)) return { field: 'encrypt', why: 'it is a Sidekiq Enterprise encrypted job (encrypt): its last argument is a secret bag only Sidekiq Enterprise can decrypt' };
   const lock = customLockType(job);

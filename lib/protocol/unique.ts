@@ -71,13 +71,14 @@ export function readUniqueLock(job: JobPayload): UniqueLock | undefined {
   const type = job.lock;
   const digest = typeof job.lock_digest === 'string' ? job.lock_digest : job.unique_digest;
   if (typeof type !== 'string' || typeof digest !== 'string' || digest === '' || job.rescheduled) return undefined;
-  const kind = LOCK_KINDS[type];
+  // Own keys only: a lock named `constructor` or `toString` is not one of the gem's types.
+  const kind = Object.hasOwn(LOCK_KINDS, type) ? LOCK_KINDS[type] : undefined;
   if (!kind) return undefined;
   const limit = typeof job.lock_limit === 'number' && job.lock_limit >= 1 ? Math.floor(job.lock_limit) : 1;
-  const ttl = Number(job.lock_ttl ?? job.lock_expiration ?? 0);
-  const scheduleIn = Number(job.schedule_in);
+  const ttl = numberOf(job.lock_ttl ?? job.lock_expiration);
+  const scheduleIn = numberOf(job.schedule_in);
   return {
-    jid: String(job.jid),
+    jid: typeof job.jid === 'string' ? job.jid : '',
     type,
     kind,
     digest,
@@ -87,6 +88,11 @@ export function readUniqueLock(job: JobPayload): UniqueLock | undefined {
     onConflict: type === 'while_executing_reject' ? 'reject' : serverStrategy(job),
     scheduleInSeconds: Number.isFinite(scheduleIn) && scheduleIn > 0 ? scheduleIn : 5,
   };
+}
+
+/** A number the payload holds as a number or a numeric string; NaN for anything else (an object never converts). */
+function numberOf(value: unknown): number {
+  return typeof value === 'number' || typeof value === 'string' ? Number(value) : Number.NaN;
 }
 
 /** `on_server_conflict`, else `on_conflict.server`, else `on_conflict` when it is a name (`LockConfig#on_server_conflict`). */
@@ -107,7 +113,7 @@ function serverStrategy(job: JobPayload): string | undefined {
  */
 export function customLockType(job: JobPayload): string | undefined {
   const digest = job.lock_digest ?? job.unique_digest;
-  return typeof job.lock === 'string' && typeof digest === 'string' && !(job.lock in LOCK_KINDS) ? job.lock : undefined;
+  return typeof job.lock === 'string' && typeof digest === 'string' && !Object.hasOwn(LOCK_KINDS, job.lock) ? job.lock : undefined;
 }
 
 /** What a job whose runtime lock is held elsewhere becomes (the gem's server `on_conflict`). */
