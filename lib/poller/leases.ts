@@ -72,12 +72,16 @@ export class Leases {
   /** Resolves once the announcements are subscribed to. */
   readonly ready: Promise<void>;
   private readonly onMessage = (_channel: string, message: string): void => this.announced(message);
+  /** Announcements reach this poller (a Redis user without channel access gets none). */
+  private subscribed = false;
 
   constructor(private readonly opts: LeasesOptions) {
     for (const [cls, cap] of opts.caps) this.classes.set(cls, { cap, held: 0, inUse: 0, returning: 0, wanted: 0, asked: 0, contended: false, pollers: 1, dirty: false, tidy: false });
     opts.subscriber.on('message', this.onMessage);
     this.ready = opts.subscriber.subscribe(opts.keys.leaseChannel).then(
-      () => undefined,
+      () => {
+        this.subscribed = true;
+      },
       (e: Error) => opts.log.warn('could not subscribe to lease announcements; asking every second instead', { error: e.message }),
     );
     this.timer = setInterval(() => this.refresh(), opts.refreshMs ?? 1000);
@@ -194,13 +198,14 @@ export class Leases {
 
   /**
    * Every second: ask again while waiting (an announcement may have been lost), and give back idle
-   * leases (another poller may wait for them without this one having heard).
+   * leases (another poller may wait for them without this one having heard). Without announcements
+   * at all, a holder also asks, to learn whether others wait (then it shares as it would have).
    */
   private refresh(): void {
     for (const c of this.classes.values()) {
       if (c.wanted > c.held) c.asked = -1;
       else if (c.held > c.wanted) c.tidy = true;
-      else continue;
+      else if (this.subscribed || c.held === 0) continue;
       this.mark(c);
     }
   }

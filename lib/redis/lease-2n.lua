@@ -27,6 +27,8 @@
   reply cannot take a lease from under a running invocation. Then the line is served in order
   while the class has room, this poller included.
 
+  Announcements are best effort (PUBLISH may be refused, say by an ACL user without channels; a
+  refusal must not abort the script after its writes): pollers also ask every second.
   Announces `wait` whenever this poller is left waiting in the line (holders that keep idle leases
   give them back; a waiter asks again every second, so a lost announcement is repeated), and
   `grant` to each other poller a lease went to (it learns how many by calling again).
@@ -88,8 +90,8 @@ for c = 1, nc do
       pollers = pollers + 1
     end
   end
-  for who in pairs(granted) do redis.call('PUBLISH', channel, 'grant\n' .. cls .. '\n' .. who) end
-  if mine == 1 then redis.call('PUBLISH', channel, 'wait\n' .. cls .. '\n' .. me .. '\n' .. pollers) end
+  for who in pairs(granted) do redis.pcall('PUBLISH', channel, 'grant\n' .. cls .. '\n' .. who) end
+  if mine == 1 then redis.pcall('PUBLISH', channel, 'wait\n' .. cls .. '\n' .. me .. '\n' .. pollers) end
   out[3 * c - 2] = held
   out[3 * c - 1] = redis.call('LLEN', line) - mine
   out[3 * c] = pollers

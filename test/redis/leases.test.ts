@@ -20,9 +20,11 @@ afterEach(async () => {
   for (const r of opened.splice(0)) r.disconnect();
 });
 
-function leases(identity: string, cap = 4, refreshMs = 1000): Leases {
-  const redis = registerScripts(new Redis(t.url));
-  const subscriber = new Redis(t.url);
+function leases(identity: string, cap = 4, refreshMs = 1000, url = t.url): Leases {
+  const redis = registerScripts(new Redis(url));
+  const subscriber = new Redis(url);
+  redis.on('error', () => undefined);
+  subscriber.on('error', () => undefined);
   opened.push(redis, subscriber);
   const l = new Leases({ redis, subscriber, keys: k, identity, caps: new Map([['Job', cap]]), onChange: () => undefined, log: createLogger({ sink: () => undefined }), refreshMs });
   made.push(l);
@@ -100,5 +102,39 @@ describe('leases', () => {
     // Assess: each holds its share (4 divided between 2)
     await eventually(async () => (await t.redis.hget(k.leases('Job'), 'h|b:1:x')) === '2', 5000, "b's share");
     expect(await t.redis.hget(k.leases('Job'), 'h|a:1:x')).toBe('2');
+  });
+
+  it('still shares the cap for a Redis user without channel access (no announcements at all)', async () => {
+    // Prepare: an ACL user that may run every command on every key but reach no channel (Redis 7's
+    // default for new users), so PUBLISH is refused inside the script and SUBSCRIBE fails
+    await t.redis.call('ACL', 'SETUSER', 'nochannels', 'reset', 'on', '>pw', '~*', 'resetchannels', '+@all');
+    try {
+      const u = new URL(t.url);
+      u.username = 'nochannels';
+      u.password = 'pw';
+      const a = leases('a:1:x', 2, 200, u.toString());
+      const b = leases('b:1:x', 2, 200, u.toString());
+      await Promise.all([a.ready, b.ready]);
+      // a is busy: holds and runs the whole cap and keeps wanting it
+      a.want('Job', 2);
+      await eventually(() => a.free('Job') === 2, 5000, 'a to hold the cap');
+      expect(takeAll(a)).toBe(2);
+      b.want('Job', 1);
+      // Act: a's invocations keep ending and starting again, as a busy poller's do
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && b.free('Job') === 0) {
+        a.give('Job');
+        a.want('Job', 2);
+        await new Promise((r) => setTimeout(r, 20));
+        takeAll(a);
+      }
+      // Assess: b got its turn, and the cap still held
+      expect(b.free('Job')).toBe(1);
+      const held = Object.entries(await t.redis.hgetall(k.leases('Job'))).filter(([f]) => f.startsWith('h|'));
+      expect(held.reduce((n, [, v]) => n + Number(v), 0)).toBeLessThanOrEqual(2);
+    } finally {
+      for (const l of made.splice(0)) await l.close();
+      await t.redis.call('ACL', 'DELUSER', 'nochannels');
+    }
   });
 });
