@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeObject } from '../protocol/json.js';
 import { DEFAULT_SIDEKIQ_VERSION, writeTimestamp, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
-import { JobValidationError, generateJid, validateArgs, validateClass, validateJid, validateQueue, validateRetry } from '../protocol/validate.js';
+import { JobValidationError, generateJid, hasLoneSurrogate, validateArgs, validateClass, validateJid, validateQueue, validateRetry } from '../protocol/validate.js';
 import type { RetryOption } from '../protocol/job.js';
 import type { Enqueue } from '../protocol/event.js';
 import { producerMiddleware, type OutgoingJob } from './middleware.js';
@@ -138,7 +138,8 @@ export abstract class Producer {
     const custom: [string, unknown][] = [];
     for (const [k, v] of Object.entries(item)) {
       if (STANDARD.has(k) || v === undefined) continue;
-      if (k !== 'tags') validateJsonOption(k, v);
+      if (hasLoneSurrogate(k)) throw new JobValidationError(k, "option key contains a lone UTF-16 surrogate, which Ruby's JSON parser rejects");
+      validateJsonOption(k, v);
       custom.push([k, v]);
     }
     const head = writeObject([['retry', retry], ['queue', queue], ...custom, ['class', cls]]).slice(0, -1) + ',"args":';

@@ -32,6 +32,7 @@ export function validateClass(value: unknown, path = 'class'): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new JobValidationError(path, 'must be a non-empty string naming the job class');
   }
+  validateJsonNative(value, path);
   return value;
 }
 
@@ -55,7 +56,8 @@ function describe(value: object): string {
   return name ? `${name} instances` : 'objects without a plain prototype';
 }
 
-function hasLoneSurrogate(s: string): boolean {
+/** Whether `s` holds a lone UTF-16 surrogate (Ruby's JSON parser rejects the whole payload). */
+export function hasLoneSurrogate(s: string): boolean {
   // String.prototype.isWellFormed is Node 20+.
   return !(s as string & { isWellFormed(): boolean }).isWellFormed();
 }
