@@ -137,9 +137,11 @@ async function runOne<A extends unknown[]>(fn: JobFunction<A>, options: JobHandl
         }),
       ),
     );
+    collector.seal(job.jid);
     job.logger.info('done', { durationMs: Math.round(performance.now() - started), ...(collector.enqueued.length > 0 && { enqueued: collector.enqueued.length }) });
     return collector.enqueued.length > 0 ? { jid: job.jid, status: 'ok', enqueued: collector.enqueued } : { jid: job.jid, status: 'ok' };
   } catch (e) {
+    collector.seal(job.jid);
     const result = failure(e, job, options.retryIn);
     job.logger.warn('fail', {
       durationMs: Math.round(performance.now() - started),

@@ -24,6 +24,7 @@ export class Collector extends Producer {
   /** Everything enqueued so far, oldest first. */
   readonly enqueued: Enqueue[] = [];
   private bytes = 0;
+  private sealed?: string;
 
   constructor(opts: ProducerOptions = {}) {
     super(opts);
@@ -34,7 +35,21 @@ export class Collector extends Producer {
     return this.bytes;
   }
 
+  /**
+   * Ends collecting: the answer has been built, so a later enqueue (one the job did not await) could
+   * never be written; it is refused loudly instead of dropped.
+   */
+  seal(jid: string): void {
+    this.sealed = jid;
+  }
+
   protected override async write(writes: readonly Enqueue[]): Promise<void> {
+    if (this.sealed !== undefined) {
+      throw new Error(
+        `sidekiq-lambda: job ${this.sealed} had already finished when it enqueued ${writes.length} more job(s); they were not enqueued. ` +
+          'Await every enqueue (performAsync, push, pushBulk) before the job function returns.',
+      );
+    }
     for (const w of writes) {
       this.enqueued.push(w);
       this.bytes += Buffer.byteLength(JSON.stringify(w)) + 1;

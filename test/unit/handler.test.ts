@@ -148,6 +148,23 @@ describe('handler', () => {
       expect(failed).not.toHaveProperty('enqueued');
     });
 
+    it('refuses, loudly, an enqueue the job did not await before it finished (it could never be written)', async () => {
+      // Prepare: a job that enqueues one job properly and one after it has returned
+      let late: Promise<unknown> | undefined;
+      const handler = jobHandler(async (_args, job) => {
+        await job.client.performAsync('OnTimeJob');
+        setTimeout(() => (late = job.client.performAsync('LateJob').catch((e: unknown) => e)), 5);
+      });
+
+      // Act
+      const ok = await runJob(handler, makeJob());
+      await new Promise((r) => setTimeout(r, 20));
+
+      // Assess: the on-time job travels in the answer; the late one is refused naming the job
+      expect(ok.enqueuedJobs.map((j) => j.class)).toEqual(['OnTimeJob']);
+      expect(String(await late)).toMatch(/job [0-9a-f]{24} had already finished when it enqueued 1 more job\(s\); they were not enqueued\. Await every enqueue/);
+    });
+
     it("fails a job whose enqueues would not fit in Lambda's response, saying what to do", () => {
       // Prepare: two jobs that each enqueued 4 MiB
       const big = [{ queue: 'q', payload: `{"class":"X","args":["${'x'.repeat(4 * 1024 * 1024)}"],"jid":"j","queue":"q"}` }];
