@@ -171,7 +171,7 @@ export function readEnqueued(value: unknown): Enqueue[] | string {
     if (e === null || typeof e !== 'object') return `${where} must be an object`;
     const { queue, at, payload } = e as { queue?: unknown; at?: unknown; payload?: unknown };
     if (typeof payload !== 'string') return `${where}.payload must be the job JSON as a string`;
-    const problem = payloadProblem(payload);
+    const problem = payloadProblem(payload, typeof queue === 'string' ? queue : undefined);
     if (problem) return `${where}.payload ${problem}`;
     if (typeof at === 'number' && Number.isFinite(at) && queue === undefined) out.push({ at, payload });
     else if (typeof queue === 'string' && /^[A-Za-z0-9_:.-]+$/.test(queue) && at === undefined) out.push({ queue, payload });
@@ -181,7 +181,7 @@ export function readEnqueued(value: unknown): Enqueue[] | string {
 }
 
 /** Why a payload would not be a job Ruby can run, or undefined. */
-function payloadProblem(payload: string): string | undefined {
+function payloadProblem(payload: string, queue: string | undefined): string | undefined {
   let job: unknown;
   try {
     job = JSON.parse(payload);
@@ -194,6 +194,8 @@ function payloadProblem(payload: string): string | undefined {
   if (!Array.isArray(j.args)) return 'has no args array';
   if (typeof j.jid !== 'string') return 'has no jid';
   if (typeof j.queue !== 'string') return 'has no queue';
+  // Sidekiq retries a job to the queue its payload names: a job pushed elsewhere would move.
+  if (queue !== undefined && j.queue !== queue) return `names queue ${JSON.stringify(j.queue)} but is pushed to ${JSON.stringify(queue)}`;
   const lone = loneSurrogate(job, '');
   return lone === undefined ? undefined : `holds a lone UTF-16 surrogate at ${lone || 'the top'}, which Ruby's JSON parser rejects`;
 }

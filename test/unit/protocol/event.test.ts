@@ -74,6 +74,27 @@ describe('event', () => {
       expect(results[1]).toMatchObject({ jid: JIDS[1], status: 'failed', error: { class: 'SidekiqLambda::BadResponse', message: expect.stringContaining('result 1 is malformed') } });
     });
 
+    const job = (over: Record<string, unknown> = {}) => JSON.stringify({ retry: true, queue: 'q', class: 'ReplyJob', args: [1], jid: 'cccccccccccccccccccccccc', ...over });
+    it.each([
+      ['not an array', { queue: 'q', payload: job() }, ' must be an array'],
+      ['a payload that is not JSON', [{ queue: 'q', payload: '{' }], '[0].payload is not JSON'],
+      ['a payload without args', [{ queue: 'q', payload: job({ args: undefined }) }], '[0].payload has no args array'],
+      ['a payload naming another queue', [{ queue: 'q', payload: job() }, { queue: 'other', payload: job() }], '[1].payload names queue "q" but is pushed to "other"'],
+      ['a lone surrogate', [{ queue: 'q', payload: job({ args: ['\ud800'] }) }], "[0].payload holds a lone UTF-16 surrogate at args[0], which Ruby's JSON parser rejects"],
+      ['both a queue and a time', [{ queue: 'q', at: 1, payload: job() }], '[0] must have a queue name or an `at` time (epoch ms), not both'],
+    ])('fails (retry path) a job whose enqueues have %s, writing none of them', (_what, enqueued, problem) => {
+      // Act
+      const results = readResponse(makeResponse([{ status: 'ok', enqueued: [{ queue: 'q', payload: job() }] }, { status: 'ok', enqueued }]), JIDS);
+
+      // Assess
+      expect(results[0]).toMatchObject({ status: 'ok', enqueued: [{ queue: 'q' }] });
+      expect(results[1]).toEqual({
+        jid: JIDS[1],
+        status: 'failed',
+        error: { class: 'SidekiqLambda::BadEnqueue', message: `results[1].enqueued${problem}; nothing it enqueued was written`, backtrace: [] },
+      });
+    });
+
     it('normalises a missing backtrace to an empty list', () => {
       expect(readResponse(makeResponse([makeFailure({ error: { class: 'E', message: 'm' } })]), [JIDS[0]!])[0]).toEqual({
         jid: JIDS[0],
