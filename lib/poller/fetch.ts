@@ -86,6 +86,8 @@ export class Fetcher {
     private readonly blockingConnection: () => Redis,
     private readonly keys: Keys,
     readonly identity: string,
+    /** How long past its timeout a watch may last before its connection is taken for dead. */
+    private readonly watchGraceMs = 10_000,
   ) {
     registerScripts(redis);
   }
@@ -134,12 +136,31 @@ export class Fetcher {
    * watch never holds a job — the fetch that follows does, registered and atomic — and a watch cut
    * short by a dropped connection or by shutdown loses nothing. Every poller watching the queue
    * wakes. Each queue has its own connection (a blocking command watches one list).
+   *
+   * A watch still unanswered well past its timeout is on a dead connection (a peer gone without a
+   * FIN, as after a failover): the connection is dropped, the watch ends as empty, and the next
+   * watch opens a fresh one.
    */
   async watch(queue: string, timeoutSeconds: number): Promise<boolean> {
     let conn = this.blockers.get(queue);
     if (!conn) this.blockers.set(queue, (conn = this.blockingConnection()));
     const key = this.keys.queue(queue);
-    return (await conn.blmove(key, key, 'RIGHT', 'RIGHT', timeoutSeconds)) !== null;
+    const reply = conn.blmove(key, key, 'RIGHT', 'RIGHT', timeoutSeconds);
+    reply.catch(() => undefined); // a dropped connection's answer is not waited for
+    let timer: NodeJS.Timeout | undefined;
+    const dead = new Promise<null>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.blockers.get(queue) === conn) this.blockers.delete(queue);
+        conn.disconnect();
+        resolve(null);
+      }, timeoutSeconds * 1000 + this.watchGraceMs);
+      timer.unref();
+    });
+    try {
+      return (await Promise.race([reply, dead])) !== null;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Ends every watch and closes the blocking connections (nothing is held by a watch). */

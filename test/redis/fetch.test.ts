@@ -2,9 +2,11 @@
  * Reliable fetch against real Redis: queue order and caps, exactly-once orphan recovery when
  * several pollers race, settle's atomicity, and reconciling a lost fetch reply.
  */
+import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { useRedis } from '../support/redis.js';
+import { eventually } from '../support/stack.js';
 import { Fetcher, HeartbeatLapsed } from '../../lib/poller/fetch.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { createLogger } from '../../lib/log.js';
@@ -125,6 +127,51 @@ describe('fetch', () => {
     const f = fetcher('p:1:x');
     expect(await f.watch('c', 1)).toBe(false);
     f.closeWatches();
+  });
+
+  it('drops a watch connection that stopped answering (a peer gone without a FIN) and watches on a fresh one', async () => {
+    // Prepare: Redis behind a proxy that can go silent, as a half-open connection does
+    const sockets: Socket[] = [];
+    let silent = false;
+    const proxy = createServer((client) => {
+      const upstream = connect(new URL(t.url).port ? Number(new URL(t.url).port) : 6379, new URL(t.url).hostname);
+      sockets.push(client, upstream);
+      client.on('data', (d) => silent || upstream.write(d));
+      upstream.on('data', (d) => silent || client.write(d));
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = new URL(t.url);
+    via.host = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const made: Redis[] = [];
+    const f = new Fetcher(t.redis, () => {
+      const r = new Redis(via.toString());
+      r.on('error', () => undefined);
+      made.push(r);
+      return r;
+    }, k, 'p:1:x', 300);
+    try {
+      expect(await f.watch('c', 1)).toBe(false); // the connection works
+      silent = true;
+      // Act: a watch on the silent connection
+      const started = Date.now();
+      const ended = await Promise.race([f.watch('c', 1), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
+      // Assess: it ended soon after its timeout and grace, and the next watch uses a new connection that answers
+      expect(ended).toBe(false);
+      expect(Date.now() - started).toBeLessThan(2500);
+      await eventually(() => made[0]!.status === 'end', 2000, 'the silent connection closed');
+      silent = false;
+      const waiting = f.watch('c', 2);
+      await new Promise((r) => setTimeout(r, 100));
+      await t.redis.lpush('queue:c', 'x');
+      expect(await waiting).toBe(true);
+      expect(made).toHaveLength(2);
+    } finally {
+      f.closeWatches();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('re-registers a live poller that recovery dropped, so its next jobs can still be recovered', async () => {
