@@ -10,6 +10,7 @@
  * 3. Then, once every process has the new route (the cache time), migrate the class's waiting
  *    jobs to their side, or release its held jobs (lib/routing/migrate.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { hostname, userInfo } from 'node:os';
 import type { Redis } from 'ioredis';
@@ -53,7 +54,6 @@ function defaultBy(): string {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Why `req` is refused for `cls`, or undefined: a Lambda share for a class no running poller declares, a

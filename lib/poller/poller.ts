@@ -19,6 +19,7 @@
  *    than a failover takes — not a reconnect that is still within bounds.
  * 6. On ECS, hold task scale-in protection while jobs run (`protection.ts`), released on stop.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { keys as makeKeys, type Keys } from '../protocol/keys.js';
 import { DEFAULT_SIDEKIQ_VERSION, type SidekiqVersion } from '../protocol/time.js';
@@ -78,7 +79,6 @@ export interface PollerOptions {
   readonly protection?: { readonly agentUri?: string; readonly maxMinutes: number };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Poller {
   readonly identity: string;

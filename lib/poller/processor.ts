@@ -16,6 +16,7 @@
  * 5. Keep sidekiq-unique-jobs' contract (uniqueness.ts): ask each job's lock before the Invoke,
  *    tell it the outcome after it is written.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { displayClass } from '../protocol/job.js';
 import { makeEvent } from '../protocol/event.js';
 import { queueWaitMs } from '../protocol/time.js';
@@ -30,6 +31,7 @@ import type { ClassLimiter } from './caps.js';
 import { EnqueueRefused, type Fetcher, type Fetched, type Outcome } from './fetch.js';
 import type { PollerCounters } from './counters.js';
 import type { UniqueHook } from './uniqueness.js';
+import { durably } from './durably.js';
 
 export interface ProcessorOptions {
   readonly fetcher: Fetcher;
@@ -51,7 +53,6 @@ export interface ProcessorState {
   readonly givenUp: boolean;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Processor {
   constructor(
@@ -227,15 +228,13 @@ export class Processor {
    * when the job was no longer in flight (see `notOurs`).
    */
   private async settleDurably(job: Fetched, outcome: Outcome, jid?: unknown): Promise<boolean> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        return await this.opts.fetcher.settle(job, outcome, Date.now());
-      } catch (e) {
-        // A refusal of the job's enqueues is final (nothing was written): its caller decides.
-        if (this.state.givenUp || e instanceof EnqueueRefused) throw e;
-        this.opts.log.error("could not write a job's outcome; retrying", { jid, queue: job.queue, outcome: outcome.mode, error: (e as Error).message, retryInMs: delay });
-        await sleep(delay);
-      }
-    }
+    return durably(() => this.opts.fetcher.settle(job, outcome, Date.now()), {
+      what: "write a job's outcome",
+      givenUp: () => this.state.givenUp,
+      log: this.opts.log,
+      fields: { jid, queue: job.queue, outcome: outcome.mode },
+      // A refusal of the job's enqueues is final (nothing was written): its caller decides.
+      final: (e) => e instanceof EnqueueRefused,
+    });
   }
 }

@@ -24,6 +24,7 @@ import { loadView, publishDeclarations, RoutingCache, DECLARATION_REFRESH_MS } f
 import { releaseHeld } from '../routing/migrate.js';
 import type { Fetcher } from './fetch.js';
 import type { RunningJob } from './outcomes.js';
+import { durably } from './durably.js';
 
 export interface RouterOptions {
   readonly redis: Redis;
@@ -41,7 +42,6 @@ export interface RouterOptions {
   readonly sweepIntervalMs?: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The poller's router, started and stopped by the poller (lib/poller/poller.ts).
@@ -115,18 +115,15 @@ export class Router {
   }
 
   private async forward(j: RunningJob, to: { queue: string } | { held: string }, payload: string, what: 'ruby' | 'lambda' | 'held'): Promise<void> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        if (await this.opts.fetcher.forward(j, to, payload)) {
-          this.forwarded[what]++;
-          this.opts.log.debug(what === 'held' ? 'held: its class is paused' : `forwarded to ${what === 'ruby' ? 'Ruby' : 'its Lambda queue'}`, { jid: j.job.jid, class: routedClass(j.job), from: j.queue, ...('queue' in to ? { to: to.queue } : {}) });
-        }
-        return;
-      } catch (e) {
-        if (this.opts.givenUp()) throw e;
-        this.opts.log.error('could not forward a job; retrying', { jid: j.job.jid, queue: j.queue, error: (e as Error).message, retryInMs: delay });
-        await sleep(delay);
-      }
+    const forwarded = await durably(() => this.opts.fetcher.forward(j, to, payload), {
+      what: 'forward a job',
+      givenUp: this.opts.givenUp,
+      log: this.opts.log,
+      fields: { jid: j.job.jid, queue: j.queue },
+    });
+    if (forwarded) {
+      this.forwarded[what]++;
+      this.opts.log.debug(what === 'held' ? 'held: its class is paused' : `forwarded to ${what === 'ruby' ? 'Ruby' : 'its Lambda queue'}`, { jid: j.job.jid, class: routedClass(j.job), from: j.queue, ...('queue' in to ? { to: to.queue } : {}) });
     }
   }
 

@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { Fetcher } from './fetch.js';
 import type { Processor } from './processor.js';
 import type { RunningJob } from './outcomes.js';
+import { durably } from './durably.js';
 
 export interface ScreenOptions {
   readonly processor: Pick<Processor, 'skip' | 'fail'>;
@@ -33,7 +34,6 @@ export interface ScreenOptions {
   readonly now?: () => number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * @example
@@ -75,18 +75,15 @@ export class Screen {
       return this.opts.processor.fail(j, { class: UNHONOURABLE_ERROR, message: unhonourableMessage(f, cls, originalQueue(j.job, view)) }, { dead: true });
     }
     const payload = pinToRuby(j.raw, f.field, queue);
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        if (await this.opts.fetcher.forward(j, { queue }, payload)) {
-          this.bump(this.counts.toRuby, f.field);
-          this.opts.log.info(`sent to Ruby: Lambda cannot honour ${f.field}`, { jid: j.job.jid, class: cls, from: j.queue, to: queue });
-        }
-        return;
-      } catch (e) {
-        if (this.opts.givenUp()) throw e;
-        this.opts.log.error('could not send a job to Ruby; retrying', { jid: j.job.jid, queue: j.queue, error: (e as Error).message, retryInMs: delay });
-        await sleep(delay);
-      }
+    const forwarded = await durably(() => this.opts.fetcher.forward(j, { queue }, payload), {
+      what: 'send a job to Ruby',
+      givenUp: this.opts.givenUp,
+      log: this.opts.log,
+      fields: { jid: j.job.jid, queue: j.queue },
+    });
+    if (forwarded) {
+      this.bump(this.counts.toRuby, f.field);
+      this.opts.log.info(`sent to Ruby: Lambda cannot honour ${f.field}`, { jid: j.job.jid, class: cls, from: j.queue, to: queue });
     }
   }
 

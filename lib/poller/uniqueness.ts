@@ -19,6 +19,7 @@ import type { JobPayload } from '../protocol/job.js';
 import { conflictError, readUniqueLock, rescheduledPayload } from '../protocol/unique.js';
 import type { UniqueEnd, UniqueLocks, UniqueStart } from '../sidekiq/unique.js';
 import { planFailure, uniqueEnd, type Plan, type PlanContext, type RunningJob } from './outcomes.js';
+import { durably } from './durably.js';
 
 export interface UniqueHookOptions {
   readonly locks: UniqueLocks;
@@ -27,7 +28,6 @@ export interface UniqueHookOptions {
   readonly givenUp: () => boolean;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class UniqueHook {
   /** What `start` said for each job still in flight. */
@@ -92,15 +92,7 @@ export class UniqueHook {
     }
   }
 
-  private async durably<T>(what: string, j: RunningJob, fn: () => Promise<T>): Promise<T> {
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (this.opts.givenUp()) throw e;
-        this.opts.log.error(`could not ${what}; retrying`, { jid: j.job.jid, queue: j.queue, error: (e as Error).message, retryInMs: delay });
-        await sleep(delay);
-      }
-    }
+  private durably<T>(what: string, j: RunningJob, fn: () => Promise<T>): Promise<T> {
+    return durably(fn, { what, givenUp: this.opts.givenUp, log: this.opts.log, fields: { jid: j.job.jid, queue: j.queue } });
   }
 }

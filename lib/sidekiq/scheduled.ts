@@ -11,6 +11,7 @@
  *    until told to stop, one runner at a time (a Redis lock with a TTL, released at the end) —
  *    and, given a cron poller (lib/sidekiq/cron-poller.ts), fire due periodic jobs each round.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import { DEAD_MAX_JOBS, DEAD_TIMEOUT_SECONDS } from './retry.js';
 import { randomBytes } from 'node:crypto';
@@ -213,7 +214,6 @@ export interface SchedulerSummary extends PromoteResult {
   cronFired: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Promotes due jobs every `intervalMs` until `shouldStop()` or `deadline`. With `lock`, waits for
