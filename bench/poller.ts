@@ -14,6 +14,7 @@ import { startLocalLambda } from '../lib/local/endpoint.js';
 import type { Route } from '../lib/jobs.js';
 import { Client } from '../lib/client.js';
 import { benchSidekiqs, type Sidekiq } from './sidekiqs.js';
+import { tied } from '../test/support/tied.js';
 import { diagnosis, drain, fillOne, fmt, inflightOf, pollersUp, ratio, ROOT, rssMb, sleep, startPoller as spawnPoller, stop, until, type Drain } from './support.js';
 
 const HANDLERS = `${ROOT}bench/fixtures/noop.ts`;
@@ -56,7 +57,7 @@ async function latency(redis: Redis, client: Client, cls: string, queue: string,
 /** Sidekiq of one matrix entry, `-c 10`, with its own gems. */
 function startSidekiq(sk: Sidekiq, url: string, queues: string[]): ChildProcess {
   const [cmd, args] = sk.command([sk.bin('sidekiq'), '-r', WORKERS, ...queues.flatMap((q) => ['-q', q]), '-c', '10']);
-  return spawn(cmd, args, { env: { ...process.env, REDIS_URL: url, RAILS_ENV: 'production' }, stdio: 'ignore' });
+  return spawn(...tied(cmd, args, 'TERM'), { env: { ...process.env, REDIS_URL: url, RAILS_ENV: 'production' }, stdio: 'ignore' });
 }
 
 /** The Ruby process's pid: the entry's exec script execs Ruby in place, so it is the child's. */

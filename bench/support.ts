@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { Client } from '../lib/client.js';
 import { encodeRoutes, type Route } from '../lib/jobs.js';
+import { tied } from '../test/support/tied.js';
 
 /** `npm run bench` runs from the repository root (the bundle itself lives in a temp folder). */
 export const ROOT = `${process.cwd()}/`;
@@ -94,7 +95,7 @@ export async function inflightOf(redis: Redis): Promise<number> {
  */
 export function startPoller(url: string, lambdaUrl: string, routes: readonly Route[], env: Record<string, string> = {}): ChildProcess {
   const nodeArgs = (process.env.BENCH_POLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn('node', [...nodeArgs, 'bin/sidekiq-lambda.js', 'poller'], {
+  return spawn(...tied('node', [...nodeArgs, 'bin/sidekiq-lambda.js', 'poller'], 'TERM'), {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useRedis } from '../support/redis.js';
 import { buildCli } from '../support/poller-process.js';
 import { eventually } from '../support/stack.js';
+import { tied } from '../support/tied.js';
 import { Client } from '../../lib/client.js';
 
 const t = useRedis();
@@ -41,7 +42,7 @@ function answers(port: number): Promise<boolean> {
 }
 
 function startDev(env: Record<string, string>, args: string[] = []): Promise<void> {
-  dev = spawn('node', ['bin/sidekiq-lambda.js', 'dev', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  dev = spawn(...tied('node', ['bin/sidekiq-lambda.js', 'dev', ...args], 'TERM'), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   dev.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   dev.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   return eventually(() => out.includes('ready'), 30_000, `dev to print ready; output so far:\n${out}`).then(() => undefined);

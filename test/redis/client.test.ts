@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client, type ClientOptions } from '../../lib/client.js';
 import { freePort, useRedis } from '../support/redis.js';
+import { tied } from '../support/tied.js';
 
 const t = useRedis();
 
@@ -379,7 +380,7 @@ interface Throwaway {
 /** A redis-server with extra flags (TLS, requirepass, ACL users), killed in afterAll. */
 async function startServer(flags: (port: number) => string[], pingArgs: (port: number) => string[]): Promise<Throwaway> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...flags(port)], { stdio: 'ignore' });
+  const child = spawn(...tied('redis-server', ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...flags(port)]), { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {

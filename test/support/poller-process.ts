@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { encodeRoutes, type Route } from '../../lib/jobs.js';
+import { tied } from './tied.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -23,7 +24,7 @@ export interface PollerProcess {
 }
 
 export function spawnPoller(redisUrl: string, lambdaUrl: string, routes: Route[], env: Record<string, string> = {}): PollerProcess {
-  const child = spawn('node', ['bin/sidekiq-lambda.js', 'poller'], {
+  const child = spawn(...tied('node', ['bin/sidekiq-lambda.js', 'poller'], 'TERM'), {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { tied } from './tied.js';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -57,7 +58,7 @@ export async function startRedisServer(port?: number, extraArgs: string[] = []):
   const dir = mkdtempSync(join(tmpdir(), 'skl-redis-'));
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+    child = spawn(...tied('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs]), {
       stdio: 'ignore',
     });
     child.on('error', () => undefined);

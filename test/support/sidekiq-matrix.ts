@@ -13,6 +13,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tied } from './tied.js';
 
 /** The repository: two folders up from this file, or — in a benchmark bundled elsewhere — the working directory. */
 const ROOT = ((): string => {
@@ -108,7 +109,7 @@ function makeSidekiq(entry: string): Sidekiq {
       }
     },
     spawn(args, redisUrl, env = {}) {
-      return spawn(RUBY_EXEC, [entry, 'ruby', ...args], { env: { ...process.env, REDIS_URL: redisUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      return spawn(...tied(RUBY_EXEC, [entry, 'ruby', ...args], 'TERM'), { env: { ...process.env, REDIS_URL: redisUrl, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     },
     bin(name, gem = name) {
       return execFileSync(RUBY_EXEC, [entry, 'ruby', '-e', `print Gem.bin_path(${JSON.stringify(gem)}, ${JSON.stringify(name)})`], { encoding: 'utf8' });
