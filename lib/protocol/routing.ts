@@ -15,7 +15,7 @@
  * 4. Keep a job pinned to Ruby (`ruby_only`: the poller sent it there because Lambda cannot honour
  *    a feature it uses) on Ruby's side whatever its class's share, so it never bounces back.
  */
-import { withFields, type JobPayload } from './job.js';
+import { displayClass, withFields, type JobPayload } from './job.js';
 
 /** The payload field that records a job's original (Ruby) queue while it waits on the Lambda side. */
 export const ROUTED_FROM = 'routed_from';
@@ -216,14 +216,13 @@ function parseObject(text: string | null | undefined): Record<string, unknown> |
 }
 
 /**
- * The class a job is routed by: the ActiveJob class for wrapped jobs, else `class`.
+ * The class a job is routed by: the class a human means (`displayClass`: the ActiveJob class for
+ * wrapped jobs, else `class`) — one function, so the poller decides and routes a job's class alike.
  *
  * @example
  * routedClass({ class: 'Sidekiq::ActiveJob::Wrapper', wrapped: 'WelcomeJob' }) // 'WelcomeJob'
  */
-export function routedClass(job: Pick<JobPayload, 'class' | 'wrapped'>): string {
-  return typeof job.wrapped === 'string' && job.wrapped !== '' ? job.wrapped : job.class;
-}
+export const routedClass: (job: Pick<JobPayload, 'class' | 'wrapped'>) => string = displayClass;
 
 /**
  * The queue a job returns to on Ruby's side: `routed_from` when marked; the declared queue when it
