@@ -11,10 +11,13 @@
  * 3. Plan the jobs that are not run: skipped because their unique lock says so or because they
  *    expired (acknowledged, or as the lock's conflict strategy says), or sent straight to the dead
  *    set with an error that says why (`planDeath`: never dropped, whatever `retry` says).
+ * 4. Say what to write for a plan (`outcomeOf`), the jobs it enqueues placed by the routing table
+ *    as a push would place them.
  */
 import type { JobPayload } from '../protocol/job.js';
 import type { EpochMs, SidekiqVersion } from '../protocol/time.js';
 import { functionErrorResults, readResponse, type Enqueue, type JobError, type JobResult } from '../protocol/event.js';
+import { EMPTY_VIEW, enqueuePlacement, type RoutingView } from '../protocol/routing.js';
 import { decide, failedPayload, nextRetryCount, type RandomInt, type RetryDecision } from '../sidekiq/retry.js';
 import type { UniqueEnd } from '../sidekiq/unique.js';
 import type { InvokeResult } from '../lambda/invoker.js';
@@ -129,13 +132,18 @@ export function noRouteError(cls: string, queue: string): JobError {
   };
 }
 
-/** What to write to Redis for a plan. */
-export function outcomeOf(plan: Plan, now: number): Outcome {
-  if (plan.kind === 'ok') return plan.enqueued ? { mode: 'ack', enqueued: plan.enqueued } : { mode: 'ack' };
+/**
+ * What to write to Redis for a plan. The jobs it enqueues (a handler's, a unique reschedule) go
+ * where `view` (the router's cached table) sends them, as a push would (`enqueuePlacement`).
+ */
+export function outcomeOf(plan: Plan, now: number, view: RoutingView = EMPTY_VIEW): Outcome {
+  const ack = (enqueued: readonly Enqueue[] | undefined): Outcome =>
+    enqueued ? { mode: 'ack', enqueued: view.routes.size === 0 ? enqueued : enqueued.map((e) => enqueuePlacement(view, e)) } : { mode: 'ack' };
+  if (plan.kind === 'ok') return ack(plan.enqueued);
   if (plan.kind === 'requeue') return { mode: 'requeue' };
   if (plan.kind === 'skipped') {
     if (plan.then && 'dead' in plan.then) return { mode: 'dead', payload: plan.then.dead, at: now };
-    return plan.then ? { mode: 'ack', enqueued: plan.then.enqueued } : { mode: 'ack' };
+    return ack(plan.then?.enqueued);
   }
   const d = plan.decision;
   if (d.kind === 'retry') return { mode: 'retry', payload: plan.payload, at: d.at };

@@ -128,7 +128,7 @@ export class Poller {
     const givenUp = (): boolean => this.state.givenUp;
     const unique = new UniqueHook({ locks: new UniqueLocks(opts.redis, this.keys), log: opts.log, givenUp });
     const processor = new Processor(
-      { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false, unique },
+      { fetcher: this.fetcher, invoker: opts.invoker, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, stats: this.stats, counters: this.counters, log: opts.log, logArgs: opts.logArgs ?? false, unique, routing: () => this.router.view() },
       this.state,
     );
     this.router = new Router({ redis: opts.redis, keys: this.keys, fetcher: this.fetcher, routes: opts.routes, drained: this.queueNames, identity: this.identity, log: opts.log, givenUp });

@@ -7,7 +7,7 @@
  *    (`X-Amzn-Trace-Id`); a batch too large for Lambda together runs job by job, one after
  *    another, on the same slot, so the class's cap holds.
  * 2. Turn the answer into each job's outcome with Sidekiq's semantics (outcomes.ts) and write it,
- *    retrying while Redis refuses the write; count and log only outcomes that landed, with the
+ *    the jobs it enqueued placed by the routing table, retrying while Redis refuses the write; count and log only outcomes that landed, with the
  *    time each job waited in its queue (`enqueued_at` to the Invoke).
  * 3. Tell the class's limiter about throttling and successes.
  * 4. Never lose a job: an error between the Invoke and the outcome sends the batch down the retry
@@ -18,6 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { displayClass } from '../protocol/job.js';
+import type { RoutingView } from '../protocol/routing.js';
 import { makeEvent } from '../protocol/event.js';
 import { queueWaitMs } from '../protocol/time.js';
 import { invocationTraceHeader } from '../protocol/trace.js';
@@ -43,6 +44,8 @@ export interface ProcessorOptions {
   readonly logArgs: boolean;
   /** sidekiq-unique-jobs' server side; none: locks are left alone. */
   readonly unique?: UniqueHook;
+  /** The routing table as last read (the router's cache, no round trip): where enqueues go. @defaultValue no routes */
+  readonly routing?: () => RoutingView;
 }
 
 /** Whether the processor may still send jobs and retry refused writes. */
@@ -174,7 +177,7 @@ export class Processor {
         let written: boolean;
         try {
           try {
-            written = await this.settleDurably(j, outcomeOf(plan, Date.now()), j.job.jid);
+            written = await this.settleDurably(j, outcomeOf(plan, Date.now(), this.opts.routing?.()), j.job.jid);
           } catch (e) {
             if (!(e instanceof EnqueueRefused)) throw e;
             // Its enqueues cannot be written, so its success cannot be either: the retry path, saying why.

@@ -11,11 +11,13 @@
  *    the poller at fetch, a migration — reaches the same answer for the same job, and raising the
  *    percentage only moves jobs from Ruby to Lambda.
  * 3. Say where a job waits for a decision (`placement`): stay, hold, or move to a queue, with its
- *    payload marked (`routed_from` records its original queue) or unmarked — byte-exact edits.
+ *    payload marked (`routed_from` records its original queue) or unmarked — byte-exact edits; and
+ *    where a rendered job being enqueued goes (`enqueuePlacement`), as a push would send it.
  * 4. Keep a job pinned to Ruby (`ruby_only`: the poller sent it there because Lambda cannot honour
  *    a feature it uses) on Ruby's side whatever its class's share, so it never bounces back.
  */
-import { displayClass, withFields, type JobPayload } from './job.js';
+import { displayClass, readJob, withFields, type JobPayload } from './job.js';
+import type { Enqueue } from './event.js';
 
 /** The payload field that records a job's original (Ruby) queue while it waits on the Lambda side. */
 export const ROUTED_FROM = 'routed_from';
@@ -292,6 +294,34 @@ export function placement(view: RoutingView, j: { readonly raw: string; readonly
   if (decision === 'lambda' && where !== 'held') return { kind: 'stay' };
   if (where === original && !marked) return { kind: 'stay' };
   return { kind: 'move', queue: original, payload: marked ? unmarkPayload(j.raw, original) : j.raw, side: 'ruby' };
+}
+
+/**
+ * Where a job already rendered for enqueueing goes — a handler's enqueues and a unique-lock
+ * reschedule (written by the poller with the job's acknowledgement), a cron fire — as the Ruby
+ * client middleware (`Placement.at_enqueue`) and the producer's `push` send it: a routed class's
+ * Lambda share to its Lambda queue, marked with the queue it was enqueued for; a marked job the
+ * table sends to Ruby back to its queue, unmarked; anything else as rendered (a paused class's job
+ * is held by whoever fetches it). A scheduled job keeps its time; only its payload changes.
+ *
+ * @example
+ * enqueuePlacement(view, { queue: 'default', payload: '{"class":"A","queue":"default",…}' }) // { queue: 'lambda.A', payload: '{"class":"A","queue":"lambda.A",…,"routed_from":"default"}' }
+ */
+export function enqueuePlacement(view: RoutingView, e: Enqueue): Enqueue {
+  if (view.routes.size === 0) return e;
+  const r = readJob(e.payload);
+  if ('reason' in r || !view.routes.has(routedClass(r.job))) return e;
+  const from = r.job[ROUTED_FROM];
+  const marked = typeof from === 'string' && from !== '';
+  const queue = e.queue ?? r.job.queue ?? 'default';
+  let to: string;
+  let payload: string;
+  const decision = decideJob(view.routes, r.job);
+  const decl = view.declared.get(routedClass(r.job));
+  if (decision === 'lambda' && decl && queue !== decl.lambdaQueue) [to, payload] = [decl.lambdaQueue, markPayload(e.payload, decl.lambdaQueue, marked ? from : queue)];
+  else if (decision === 'ruby' && marked) [to, payload] = [from, unmarkPayload(e.payload, from)];
+  else return e;
+  return e.queue === undefined ? { at: e.at, payload } : { queue: to, payload };
 }
 
 /**

@@ -7,7 +7,8 @@
  *    known, write them to Redis (`syncCronEntries`). Retried next round if Redis refuses.
  * 2. Every round: read every entry (Ruby's too) and enqueue each one whose latest fire time is due
  *    (`dueFire`: enabled, within the grace period, not enqueued since), through the atomic
- *    fire-once script. A fire time is tried once per process; whoever claims it first enqueues it.
+ *    fire-once script, to the side the routing table (read once a round when something is due)
+ *    sends its class. A fire time is tried once per process; whoever claims it first enqueues it.
  * 3. Say once, not every second, why an entry cannot be fired here (an expression we do not fire
  *    exactly as fugit, a message the producer refuses): Ruby's poller may still fire it.
  *
@@ -21,6 +22,8 @@ import type { CronEntry } from '../periodic.js';
 import { DEFAULT_GRACE_SECONDS, dueFire } from '../protocol/cron-entry.js';
 import { cronKeys, type CronLayout, type Keys } from '../protocol/keys.js';
 import type { EpochMs, SidekiqVersion } from '../protocol/time.js';
+import type { RoutingView } from '../protocol/routing.js';
+import { loadView } from '../routing/table.js';
 import { fireCronEntry, listCronEntries, resolveCronLayout, syncCronEntries, type CronStore } from './cron.js';
 
 export interface CronPollerOptions {
@@ -97,6 +100,8 @@ export class CronPoller {
     const grace = this.opts.graceSeconds ?? DEFAULT_GRACE_SECONDS;
     const result: CronTick = { fired: 0, taken: 0 };
     const fires: Promise<void>[] = [];
+    // The routing table, read once a round and only when something is due.
+    let view: Promise<RoutingView> | undefined;
     for (const e of await listCronEntries(store)) {
       const { stored, expr } = e;
       if (stored.problem || !expr) {
@@ -107,7 +112,7 @@ export class CronPoller {
       if (d.kind !== 'fire' || this.#tried.get(stored.key) === d.at.getTime()) continue;
       this.#tried.set(stored.key, d.at.getTime());
       fires.push(
-        fireCronEntry(store, stored, d.at).then(
+        (view ??= loadView(store.redis, store.keys)).then((v) => fireCronEntry(store, stored, d.at, v)).then(
           (r) => {
             if (r.status === 'pushed') {
               result.fired++;

@@ -9,7 +9,8 @@
  * 3. Write the declared entries where and as sidekiq-cron keeps them, and remove ours that are no
  *    longer declared (`syncCronEntries`) — never an entry Ruby owns, never the status or last run.
  * 4. Enable, disable (`setCronStatus`) and enqueue now (`runCronEntry`), as the Web UI's buttons do.
- * 5. Fire one entry for one fire time, at most once across every poller (`fireCronEntry`).
+ * 5. Fire one entry for one fire time, at most once across every poller (`fireCronEntry`), to
+ *    the side the routing table sends its class to.
  */
 import type { Redis } from 'ioredis';
 import type { Client } from '../client.js';
@@ -29,7 +30,9 @@ import {
 } from '../protocol/cron-entry.js';
 import { cronKeys, type CronKeys, type CronLayout, type Keys } from '../protocol/keys.js';
 import { floatSeconds, type EpochMs, type SidekiqVersion } from '../protocol/time.js';
+import { enqueuePlacement, type RoutingView } from '../protocol/routing.js';
 import { registerScripts } from '../redis/scripts.js';
+import { loadView } from '../routing/table.js';
 
 /** Where the entries are and how jobs are written. */
 export interface CronStore {
@@ -232,12 +235,15 @@ const STATUS: Record<string, FireResult['status']> = { '1': 'pushed', '0': 'take
  * Enqueues an entry's job: for fire time `at` (guarded: at most once across every poller, Ruby's
  * included; only while enabled and unchanged), or now by hand (`at` undefined: sidekiq-cron's
  * `enqueue!`, the Web UI's Enqueue Now). The payload is the producer's; throws its validation error.
+ * It goes where the routing table sends it, as a push would (`view`, read here when not given).
  */
-export async function fireCronEntry(store: CronStore, entry: StoredEntry, at: Date | undefined): Promise<FireResult> {
+export async function fireCronEntry(store: CronStore, entry: StoredEntry, at: Date | undefined, view?: RoutingView): Promise<FireResult> {
   const { redis, cron, client } = store;
   registerScripts(redis);
   const now = client.now();
-  const job = client.render(pushItemOf(entry, now, client.version));
+  const rendered = client.render(pushItemOf(entry, now, client.version));
+  const placed = enqueuePlacement(view ?? (await loadView(redis, store.keys)), { queue: rendered.queue, payload: rendered.json });
+  const job = { jid: rendered.jid, queue: placed.queue ?? rendered.queue, json: placed.payload };
   const enqueued = formatEnqueueTime(now);
   const history = JSON.stringify({ jid: job.jid, enqueued });
   const r = await redis.sklCronFire_v1(

@@ -9,6 +9,7 @@ import { startStack, eventually, type Stack } from '../support/stack.js';
 import { Client } from '../../lib/client.js';
 import { promoteDue } from '../../lib/sidekiq/scheduled.js';
 import { keys } from '../../lib/protocol/keys.js';
+import { changeRoute, publishDeclarations } from '../../lib/routing/table.js';
 
 const t = useRedis();
 let stack: Stack | undefined;
@@ -59,6 +60,23 @@ describe('enqueueing back through the answer', () => {
     expect((await replies()).sort()).toEqual([a, c].sort());
     expect((await scheduled()).sort()).toEqual([a, c].sort());
     expect(JSON.parse((await t.redis.zrange('retry', 0, 0))[0]!).jid).toBe(b);
+  });
+
+  it('sends what it enqueues for a class routed to Lambda to that class’s Lambda queue, as a push from Redis would', async () => {
+    // Prepare: ReplyJob shares `replies` with Ruby and is routed 100% to Lambda (its poller is elsewhere)
+    const K = keys();
+    await publishDeclarations(t.redis, K, [{ class: 'ReplyJob', queue: 'replies', shared: true, function: 'fn', timeoutSeconds: 10, concurrency: 1, batchSize: 1 }], 'poller-elsewhere', Date.now());
+    await changeRoute(t.redis, K, 'ReplyJob', { percent: 100, paused: false, by: 'test', at: Date.now() }, 'test', Date.now());
+    stack = await startStack(t.url, [{ class: 'EnqJob', queue: 'q', handler: 'enqueueThenFail', environment: NO_REDIS }]);
+    const jid = await new Client({ redis: t.redis, routing: false }).push({ class: 'EnqJob', queue: 'q', args: ['ok'] });
+    // Act
+    await eventually(async () => (await t.redis.llen('queue:lambda.ReplyJob')) === 1, 15_000, 'the job it enqueued');
+    // Assess: now and in 300 s, both on ReplyJob's Lambda side, marked with the queue Ruby would have run them from
+    expect(await t.redis.llen('queue:replies')).toBe(0);
+    const now = JSON.parse((await t.redis.lrange('queue:lambda.ReplyJob', 0, -1))[0]!) as Record<string, unknown>;
+    const later = JSON.parse((await t.redis.zrange('schedule', 0, -1))[0]!) as Record<string, unknown>;
+    for (const j of [now, later]) expect(j).toMatchObject({ class: 'ReplyJob', args: [jid], queue: 'lambda.ReplyJob', routed_from: 'replies' });
+    expect(await t.redis.smembers('queues')).toContain('lambda.ReplyJob');
   });
 
   it('fails a job whose enqueues cannot be written (a queue key of another type), writing none of them', async () => {

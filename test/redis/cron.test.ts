@@ -13,6 +13,7 @@ import { cronKeys, keys as makeKeys, type CronLayout } from '../../lib/protocol/
 import { CronPoller } from '../../lib/sidekiq/cron-poller.js';
 import { fireCronEntry, findCronEntry, listCronEntries, resolveCronLayout, runCronEntry, setCronStatus, syncCronEntries, type CronStore } from '../../lib/sidekiq/cron.js';
 import { runScheduler } from '../../lib/sidekiq/scheduled.js';
+import { changeRoute, publishDeclarations } from '../../lib/routing/table.js';
 import { useRedis } from '../support/redis.js';
 import { eventually } from '../support/stack.js';
 
@@ -185,6 +186,25 @@ describe.each([1, 2] as const)('periodic jobs, sidekiq-cron %d.x layout', (layou
       const said = lines.filter((l) => l.includes('not fired here')).map((l) => JSON.parse(l) as { entry: string; problem: string });
       expect(said.map((l) => l.entry).sort()).toEqual(['badqueue', 'weekly']);
       expect(said.find((l) => l.entry === 'weekly')!.problem).toMatch(/'%' \(every n-th week\)/);
+    });
+
+    it('fires a class routed to Lambda onto its Lambda queue, marked with its own queue, as the producer pushes it', async () => {
+      // Prepare: CleanupJob shares `maintenance` with Ruby and is routed 100% to Lambda
+      await publishDeclarations(t.redis, K, [{ class: 'CleanupJob', queue: 'maintenance', shared: true, function: 'fn', timeoutSeconds: 30, concurrency: 1, batchSize: 1 }], 'poller-1', CREATED);
+      await changeRoute(t.redis, K, 'CleanupJob', { percent: 100, paused: false, by: 'test', at: CREATED }, 'test', CREATED);
+      const clock = { now: CREATED };
+      const p = poller(layout, clock, [resolveCronEntry(CLEANUP)]);
+      await p.tick();
+      clock.now = T('2024-03-09T10:05:01Z');
+      // Act
+      const fired = await p.tick();
+      // Assess
+      expect(fired).toEqual({ fired: 1, taken: 0 });
+      expect(await queued()).toEqual([]);
+      expect(await queued('lambda.CleanupJob')).toEqual([
+        { retry: true, queue: 'lambda.CleanupJob', class: 'CleanupJob', args: [1, 'two'], jid: expect.any(String), created_at: 1709978701, enqueued_at: 1709978701, routed_from: 'maintenance' },
+      ]);
+      expect(await t.redis.smembers('queues')).toEqual(['lambda.CleanupJob']);
     });
 
     it('runs inside the scheduler loop, which reports what it fired', async () => {

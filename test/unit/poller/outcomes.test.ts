@@ -81,6 +81,13 @@ describe('outcomes', () => {
       expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'skipped', why: 'expired', reason: 'gone' }, 3, false)).toEqual({ level: 'info', msg: 'skipped (expired): not run', jid: 'a', class: 'EchoJob', queue: 'q', ms: 3, reason: 'gone' });
       expect(outcomeLine(makeJob('a'), 'EchoJob', { kind: 'skipped', why: 'unique', reason: 'held', then: { enqueued } }, 3, false)).toMatchObject({ level: 'warn', msg: 'skipped (unique): rescheduled' });
     });
+    it('places what a job enqueues (its answer, a unique reschedule) by the routing table, as a push would', () => {
+      const view = { routes: new Map([['ReplyJob', { percent: 100, paused: false, by: 'ops', at: 1 }]]), declared: new Map([['ReplyJob', { queue: 'replies', shared: true, lambdaQueue: 'lambda.ReplyJob', by: 'p', at: 1 }]]) };
+      const payload = '{"retry":true,"queue":"replies","class":"ReplyJob","args":[],"jid":"b1"}';
+      const placed = '{"retry":true,"queue":"lambda.ReplyJob","class":"ReplyJob","args":[],"jid":"b1","routed_from":"replies"}';
+      expect(outcomeOf({ kind: 'ok', enqueued: [{ queue: 'replies', payload }] }, NOW, view)).toEqual({ mode: 'ack', enqueued: [{ queue: 'lambda.ReplyJob', payload: placed }] });
+      expect(outcomeOf({ kind: 'skipped', why: 'unique', reason: 'r', then: { enqueued: [{ at: NOW + 5000, payload }] } }, NOW, view)).toEqual({ mode: 'ack', enqueued: [{ at: NOW + 5000, payload: placed }] });
+    });
     it('uniqueEnd tells a lock how its job left flight', () => {
       const failed = (extra: Record<string, unknown>, action?: 'kill' | 'discard'): Plan => planFailure(makeJob('a', extra), error, ctx, { action });
       expect([

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decideRoute,
   describeRoute,
+  enqueuePlacement,
   entryPlacement,
   jidDraw,
   markPayload,
@@ -181,6 +182,28 @@ describe('routing', () => {
       const v = view({ TrackUserJob: entry(100) });
       const aj = job({ class: 'Sidekiq::ActiveJob::Wrapper', wrapped: 'TrackUserJob' });
       expect(placement(v, aj, 'default')).toMatchObject({ kind: 'move', queue: 'lambda.TrackUserJob' });
+    });
+  });
+
+  describe('enqueuePlacement', () => {
+    it("sends Lambda's share of a job being enqueued to the Lambda queue, marked, keeping a scheduled job's time; leaves Ruby's share", () => {
+      const v = view({ TrackUserJob: entry(10) });
+      const lam = job({ jid: jidIn(0, 0.1) });
+      const rb = job({ jid: jidIn(0.1, 1) });
+      const marked = markPayload(lam.raw, 'lambda.TrackUserJob', 'default');
+      expect(enqueuePlacement(v, { queue: 'default', payload: lam.raw })).toEqual({ queue: 'lambda.TrackUserJob', payload: marked });
+      expect(enqueuePlacement(v, { at: 5000, payload: lam.raw })).toEqual({ at: 5000, payload: marked });
+      expect(enqueuePlacement(v, { queue: 'default', payload: rb.raw })).toEqual({ queue: 'default', payload: rb.raw });
+      expect(enqueuePlacement(v, { queue: 'lambda.TrackUserJob', payload: marked })).toEqual({ queue: 'lambda.TrackUserJob', payload: marked });
+    });
+
+    it("sends a marked job of Ruby's share back to its queue, unmarked; leaves a paused, unrouted, undeclared or unreadable one as rendered", () => {
+      const m = job({ queue: 'lambda.TrackUserJob', routed_from: 'default' });
+      expect(enqueuePlacement(view({ TrackUserJob: entry(0) }), { queue: 'lambda.TrackUserJob', payload: m.raw })).toEqual({ queue: 'default', payload: unmarkPayload(m.raw, 'default') });
+      const e = { queue: 'default', payload: job({}).raw };
+      for (const v of [view({ TrackUserJob: entry(100, true) }), view({}), view({ TrackUserJob: entry(100) }, {}), view({ Other: entry(100) })]) expect(enqueuePlacement(v, e)).toBe(e);
+      const bad = { queue: 'default', payload: '{"class":' };
+      expect(enqueuePlacement(view({ TrackUserJob: entry(100) }), bad)).toBe(bad);
     });
   });
 
