@@ -133,7 +133,7 @@ export class Poller {
     );
     this.router = new Router({ redis: opts.redis, keys: this.keys, fetcher: this.fetcher, routes: opts.routes, drained: this.queueNames, identity: this.identity, log: opts.log, givenUp });
     // Every fetched job passes the screen (expired, features Lambda cannot honour), which asks the router.
-    this.screen = new Screen({ processor, fetcher: this.fetcher, router: this.router, drained: this.queueNames, log: opts.log, givenUp });
+    this.screen = new Screen({ processor, router: this.router, counters: this.counters, drained: this.queueNames, log: opts.log });
     this.recorder = new RunRecorder({ redis: opts.redis, keys: this.keys, version: opts.sidekiqVersion ?? DEFAULT_SIDEKIQ_VERSION, log: opts.log });
     this.counters.onRun = (cls, ok, ms) => this.recorder.record(cls, ok, ms);
     // A class whose queue Ruby shares is fetched from its Lambda queue.

@@ -102,7 +102,7 @@ export class Router {
     const p = placement(view, j, j.queue);
     if (p.kind === 'stay') return undefined;
     const cls = routedClass(j.job);
-    if (p.kind === 'hold') return this.forward(j, { held: cls }, p.payload, 'held');
+    if (p.kind === 'hold') return this.move(j, { held: cls }, p.payload, 'held');
     if (p.side === 'ruby' && this.drained.has(p.queue)) {
       // Ruby never sees a queue the poller drains: forwarding there would bring the job straight back.
       if (!this.loops.has(cls)) {
@@ -111,17 +111,20 @@ export class Router {
       }
       return undefined;
     }
-    return this.forward(j, { queue: p.queue }, p.payload, p.side);
+    return this.move(j, { queue: p.queue }, p.payload, p.side);
   }
 
-  private async forward(j: RunningJob, to: { queue: string } | { held: string }, payload: string, what: 'ruby' | 'lambda' | 'held'): Promise<void> {
-    const forwarded = await durably(() => this.opts.fetcher.forward(j, to, payload), {
-      what: 'forward a job',
-      givenUp: this.opts.givenUp,
-      log: this.opts.log,
-      fields: { jid: j.job.jid, queue: j.queue },
-    });
-    if (forwarded) {
+  /**
+   * Takes `j` out of flight and pushes `payload` to a queue or a held list, atomically
+   * (`Fetcher.forward`), retried while Redis refuses until the shutdown deadline. False when the
+   * job was no longer in flight (recovered by another poller). The screen sends jobs to Ruby with it.
+   */
+  forward(j: RunningJob, to: { readonly queue: string } | { readonly held: string }, payload: string, what = 'forward a job'): Promise<boolean> {
+    return durably(() => this.opts.fetcher.forward(j, to, payload), { what, givenUp: this.opts.givenUp, log: this.opts.log, fields: { jid: j.job.jid, queue: j.queue } });
+  }
+
+  private async move(j: RunningJob, to: { queue: string } | { held: string }, payload: string, what: 'ruby' | 'lambda' | 'held'): Promise<void> {
+    if (await this.forward(j, to, payload)) {
       this.forwarded[what]++;
       this.opts.log.debug(what === 'held' ? 'held: its class is paused' : `forwarded to ${what === 'ruby' ? 'Ruby' : 'its Lambda queue'}`, { jid: j.job.jid, class: routedClass(j.job), from: j.queue, ...('queue' in to ? { to: to.queue } : {}) });
     }

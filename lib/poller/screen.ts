@@ -15,21 +15,20 @@
 import { isExpired, expiresAt, pinToRuby, rubyQueue, unhonourable, unhonourableMessage, UNHONOURABLE_ERROR, type Unhonourable } from '../protocol/neighbours.js';
 import { originalQueue, routedClass, type RoutingView } from '../protocol/routing.js';
 import type { Logger } from '../log.js';
-import type { Fetcher } from './fetch.js';
 import type { Processor } from './processor.js';
+import type { Router } from './router.js';
+import type { PollerCounters } from './counters.js';
 import type { RunningJob } from './outcomes.js';
-import { durably } from './durably.js';
 
 export interface ScreenOptions {
   readonly processor: Pick<Processor, 'skip' | 'fail'>;
-  readonly fetcher: Pick<Fetcher, 'forward'>;
-  /** Routing: undefined runs the job here; a promise forwards or holds it. */
-  readonly router: { route(j: RunningJob): Promise<void> | undefined; view(): RoutingView };
+  /** Routing: `route` runs the job here (undefined) or forwards or holds it; `forward` sends a job to Ruby. */
+  readonly router: Pick<Router, 'route' | 'view' | 'forward'>;
+  /** Where expired jobs are counted once their skip is written (per class). */
+  readonly counters: Pick<PollerCounters, 'snapshot'>;
   /** The queues this poller drains (Ruby never sees them). */
   readonly drained: readonly string[];
   readonly log: Logger;
-  /** True once the shutdown deadline has passed: stop retrying a refused write. */
-  readonly givenUp: () => boolean;
   /** @defaultValue Date.now */
   readonly now?: () => number;
 }
@@ -37,12 +36,12 @@ export interface ScreenOptions {
 
 /**
  * @example
- * const screen = new Screen({ processor, fetcher, router, drained: ['lambda.A'], log, givenUp: () => false });
+ * const screen = new Screen({ processor, router, counters, drained: ['lambda.A'], log });
  * new Manager({ …, router: screen });
  */
 export class Screen {
   private readonly drained: ReadonlySet<string>;
-  private readonly counts = { expired: 0, toRuby: {} as Record<string, number>, dead: {} as Record<string, number> };
+  private readonly counts = { toRuby: {} as Record<string, number>, dead: {} as Record<string, number> };
 
   constructor(private readonly opts: ScreenOptions) {
     this.drained = new Set(opts.drained);
@@ -52,7 +51,6 @@ export class Screen {
   route(j: RunningJob): Promise<void> | undefined {
     const now = (this.opts.now ?? Date.now)();
     if (isExpired(j.job, now)) {
-      this.counts.expired++;
       return this.opts.processor.skip(j, 'expired', `expires_at ${new Date(expiresAt(j.job)!).toISOString()} passed before it started`);
     }
     const routed = this.opts.router.route(j);
@@ -63,7 +61,8 @@ export class Screen {
 
   /** Jobs dropped as expired, and jobs Lambda could not honour, by field: sent to Ruby, or dead. */
   snapshot(): object {
-    return { expired: this.counts.expired, sentToRuby: { ...this.counts.toRuby }, dead: { ...this.counts.dead } };
+    const expired = Object.values(this.opts.counters.snapshot()).reduce((n, c) => n + c.expired, 0);
+    return { expired, sentToRuby: { ...this.counts.toRuby }, dead: { ...this.counts.dead } };
   }
 
   private async divert(j: RunningJob, f: Unhonourable): Promise<void> {
@@ -74,14 +73,7 @@ export class Screen {
       this.bump(this.counts.dead, f.field);
       return this.opts.processor.fail(j, { class: UNHONOURABLE_ERROR, message: unhonourableMessage(f, cls, originalQueue(j.job, view)) }, { dead: true });
     }
-    const payload = pinToRuby(j.raw, f.field, queue);
-    const forwarded = await durably(() => this.opts.fetcher.forward(j, { queue }, payload), {
-      what: 'send a job to Ruby',
-      givenUp: this.opts.givenUp,
-      log: this.opts.log,
-      fields: { jid: j.job.jid, queue: j.queue },
-    });
-    if (forwarded) {
+    if (await this.opts.router.forward(j, { queue }, pinToRuby(j.raw, f.field, queue), 'send a job to Ruby')) {
       this.bump(this.counts.toRuby, f.field);
       this.opts.log.info(`sent to Ruby: Lambda cannot honour ${f.field}`, { jid: j.job.jid, class: cls, from: j.queue, to: queue });
     }
