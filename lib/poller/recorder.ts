@@ -1,14 +1,15 @@
 /**
  * What the poller records about each run on Lambda beyond Sidekiq's processed/failed totals: the
- * per-side stats (`SideStats`, the Lambda tab and `route`) and Sidekiq's own Metrics tab
- * (`JobMetrics`, as `<Class> (λ)`), flushed every few seconds as Sidekiq flushes per heartbeat.
+ * per-side stats (the Lambda tab and `route`, lib/routing/stats.ts) and Sidekiq's own Metrics tab
+ * (as `<Class> (λ)`, lib/sidekiq/metrics.ts) — one tally in memory, flushed every few seconds in
+ * one round trip, as Sidekiq flushes per heartbeat. Counts Redis refuses are kept for the next flush.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../protocol/keys.js';
 import type { SidekiqVersion } from '../protocol/time.js';
 import type { Logger } from '../log.js';
-import { SideStats } from '../routing/stats.js';
-import { JobMetrics } from '../sidekiq/metrics.js';
+import { writeSideStats } from '../routing/stats.js';
+import { mergeRuns, tallyRun, writeJobMetrics, type RunTally } from '../sidekiq/metrics.js';
 
 export interface RecorderOptions {
   readonly redis: Redis;
@@ -26,17 +27,13 @@ export interface RecorderOptions {
  * recorder.start();
  */
 export class RunRecorder {
-  private readonly side = new SideStats('lambda');
-  private readonly metrics: JobMetrics;
+  private runs: RunTally = new Map();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly opts: RecorderOptions) {
-    this.metrics = new JobMetrics(opts.version);
-  }
+  constructor(private readonly opts: RecorderOptions) {}
 
   record(cls: string, ok: boolean, ms: number): void {
-    this.side.record(cls, ok, ms);
-    this.metrics.record(cls, ok, ms);
+    tallyRun(this.runs, cls, ok, ms);
   }
 
   start(): void {
@@ -50,12 +47,20 @@ export class RunRecorder {
     await this.flush();
   }
 
-  async flush(): Promise<void> {
-    const now = Date.now();
-    await Promise.all(
-      [this.side.flush(this.opts.redis, this.opts.keys, now), this.metrics.flush(this.opts.redis, this.opts.keys, now)].map((p) =>
-        p.catch((e: Error) => this.opts.log.warn('could not write run metrics; kept for the next flush', { error: e.message })),
-      ),
-    );
+  /** Adds the runs counted since the last flush to the minute of `now`, both sides' stats and Sidekiq's Metrics. */
+  async flush(now = Date.now()): Promise<void> {
+    if (this.runs.size === 0) return;
+    const runs = this.runs;
+    this.runs = new Map();
+    const m = this.opts.redis.pipeline();
+    writeSideStats(m, this.opts.keys, 'lambda', runs, now);
+    writeJobMetrics(m, this.opts.keys, this.opts.version, runs, now);
+    try {
+      const res = await m.exec();
+      for (const [err] of res ?? []) if (err) throw err;
+    } catch (e) {
+      mergeRuns(this.runs, runs);
+      this.opts.log.warn('could not write run metrics; kept for the next flush', { error: (e as Error).message });
+    }
   }
 }

@@ -5,15 +5,15 @@
  * (`SidekiqLambda::SideStats`).
  *
  * Tasks:
- * 1. Count runs in memory (`record`), and add them to the minute's hash in one round trip (`flush`);
- *    on a Redis error the counts are kept for the next flush.
+ * 1. Add a side's runs, counted in memory, to the minute's hash (`writeSideStats`, into the
+ *    poller recorder's one pipeline; on a Redis error it keeps the counts for the next flush).
  * 2. Read the last hour back per class and side (`readSideStats`).
  *
  * Layout: hash `sidekiq-lambda:route-stats|<YYYYMMDD>|<H>:<MM>` (UTC), fields `<class>|<side>|p`
  * (every run, failures included, as Sidekiq counts `processed`), `|f` (failures) and `|ms` (total
  * milliseconds of successful runs, as Sidekiq's Metrics tab).
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ROUTE_STATS_TTL_SECONDS, type Keys } from '../protocol/keys.js';
 
 export type Side = 'ruby' | 'lambda';
@@ -27,45 +27,24 @@ export interface SideFigures {
 }
 
 /**
- * Run counters of one process, flushed to the current minute's hash.
+ * Queues on `m` the addition of one side's runs (per class: every run `p`, failures `f`, total
+ * milliseconds of successes `ms`) to the minute of `now`. The poller's recorder counts them
+ * (lib/poller/recorder.ts) and writes them with Sidekiq's Metrics in one round trip.
  *
  * @example
- * const stats = new SideStats('lambda');
- * stats.record('TrackUserJob', true, 84);
- * await stats.flush(redis, keys(), Date.now());
+ * const m = redis.pipeline();
+ * writeSideStats(m, keys(), 'lambda', new Map([['TrackUserJob', { p: 3, f: 1, ms: 180 }]]), Date.now());
+ * await m.exec();
  */
-export class SideStats {
-  private counts = new Map<string, number>();
-
-  constructor(readonly side: Side) {}
-
-  record(cls: string, ok: boolean, ms: number): void {
-    this.bump(`${cls}|${this.side}|p`, 1);
-    if (ok) this.bump(`${cls}|${this.side}|ms`, Math.max(0, Math.round(ms)));
-    else this.bump(`${cls}|${this.side}|f`, 1);
+export function writeSideStats(m: ChainableCommander, keys: Keys, side: Side, runs: ReadonlyMap<string, { readonly p: number; readonly f: number; readonly ms: number }>, now: number): void {
+  if (runs.size === 0) return;
+  const key = keys.routeStats(now);
+  for (const [cls, r] of runs) {
+    m.hincrby(key, `${cls}|${side}|p`, r.p);
+    if (r.p > r.f) m.hincrby(key, `${cls}|${side}|ms`, r.ms);
+    if (r.f > 0) m.hincrby(key, `${cls}|${side}|f`, r.f);
   }
-
-  private bump(field: string, n: number): void {
-    this.counts.set(field, (this.counts.get(field) ?? 0) + n);
-  }
-
-  /** Adds the counts to the minute of `now`; restores them if Redis refuses. */
-  async flush(redis: Redis, keys: Keys, now: number): Promise<void> {
-    if (this.counts.size === 0) return;
-    const counts = this.counts;
-    this.counts = new Map();
-    const key = keys.routeStats(now);
-    try {
-      const m = redis.pipeline();
-      for (const [field, n] of counts) m.hincrby(key, field, n);
-      m.expire(key, ROUTE_STATS_TTL_SECONDS);
-      const res = await m.exec();
-      for (const [err] of res ?? []) if (err) throw err;
-    } catch (e) {
-      for (const [field, n] of counts) this.bump(field, n);
-      throw e;
-    }
-  }
+  m.expire(key, ROUTE_STATS_TTL_SECONDS);
 }
 
 /**

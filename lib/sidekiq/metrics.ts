@@ -4,14 +4,15 @@
  * Ruby to Lambda (sidekiq-protocol.md §6.7, §13.1).
  *
  * Tasks:
- * 1. Count runs in memory as Sidekiq's `ExecutionTracker` does: `p` every run, `f` failures, `ms`
- *    and a 26-bucket histogram of successful runs only.
- * 2. Flush in Sidekiq's layout of each version: 7.x `j|%Y%m%d|%-H:%-M` and histogram
- *    `<class>-%d-%H:%-M`; 8.x 1-minute `j|%y%m%d|%-H:%M`, 10-minute `j|%y%m%d|%-H:<tens>` and
- *    histogram `h|<class>-%-d-%-H:%-M` (`BITFIELD … OVERFLOW SAT INCRBY u16 #i n`). Sidekiq 6 has
- *    no Metrics tab: nothing is written. Counts Redis refuses are kept for the next flush.
+ * 1. Count runs in memory as Sidekiq's `ExecutionTracker` does (`tallyRun`): `p` every run, `f`
+ *    failures, `ms` and a 26-bucket histogram of successful runs only. The poller keeps one tally
+ *    for this and its per-side stats (lib/poller/recorder.ts).
+ * 2. Write it in Sidekiq's layout of each version (`writeJobMetrics`, into the recorder's
+ *    pipeline): 7.x `j|%Y%m%d|%-H:%-M` and histogram `<class>-%d-%H:%-M`; 8.x 1-minute
+ *    `j|%y%m%d|%-H:%M`, 10-minute `j|%y%m%d|%-H:<tens>` and histogram `h|<class>-%-d-%-H:%-M`
+ *    (`BITFIELD … OVERFLOW SAT INCRBY u16 #i n`). Sidekiq 6 has no Metrics tab: nothing is written.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { METRICS_TENS_TTL_SECONDS, METRICS_TTL_SECONDS, type Keys } from '../protocol/keys.js';
 import type { SidekiqVersion } from '../protocol/time.js';
 
@@ -45,81 +46,82 @@ export function metricLayouts(version: SidekiqVersion): (7 | 8)[] {
   return version === 6 ? [] : version === 7 ? [7, 8] : [8];
 }
 
-interface ClassRuns {
+/** One class's runs since the last flush: `p` every run, `f` failures, `ms` and the histogram of successes. */
+export interface ClassRuns {
   p: number;
   f: number;
   ms: number;
   buckets: Map<number, number>;
 }
 
+/** Runs per class (the class as run, unmarked), counted in memory between flushes. */
+export type RunTally = Map<string, ClassRuns>;
+
 /**
- * Metrics of the runs on Lambda, flushed to Sidekiq's keys.
+ * Counts one run as Sidekiq's `ExecutionTracker` does: every run in `p`, a failure in `f`, a
+ * success's milliseconds in `ms` and in its histogram bucket.
  *
  * @example
- * const m = new JobMetrics(7);
- * m.record('TrackUserJob', true, 84);
- * await m.flush(redis, keys(), Date.now()); // HINCRBY j|20260101|8:3 "TrackUserJob (λ)|p" 1 …
+ * const runs: RunTally = new Map();
+ * tallyRun(runs, 'TrackUserJob', true, 84);
  */
-export class JobMetrics {
-  private runs = new Map<string, ClassRuns>();
-
-  constructor(readonly version: SidekiqVersion) {}
-
-  record(cls: string, ok: boolean, ms: number): void {
-    if (this.version === 6) return;
-    const name = cls + LAMBDA_MARK;
-    let r = this.runs.get(name);
-    if (!r) this.runs.set(name, (r = { p: 0, f: 0, ms: 0, buckets: new Map() }));
-    r.p++;
-    if (!ok) {
-      r.f++;
-      return;
-    }
-    const t = Math.max(0, Math.round(ms));
-    r.ms += t;
-    const b = histogramBucket(t);
-    r.buckets.set(b, (r.buckets.get(b) ?? 0) + 1);
+export function tallyRun(runs: RunTally, cls: string, ok: boolean, ms: number): void {
+  let r = runs.get(cls);
+  if (!r) runs.set(cls, (r = { p: 0, f: 0, ms: 0, buckets: new Map() }));
+  r.p++;
+  if (!ok) {
+    r.f++;
+    return;
   }
+  const t = Math.max(0, Math.round(ms));
+  r.ms += t;
+  const b = histogramBucket(t);
+  r.buckets.set(b, (r.buckets.get(b) ?? 0) + 1);
+}
 
-  /** Writes the counts into the minute of `now` in every layout the version needs. */
-  async flush(redis: Redis, keys: Keys, now: number): Promise<void> {
-    if (this.runs.size === 0) return;
-    const runs = this.runs;
-    this.runs = new Map();
-    try {
-      const m = redis.pipeline();
-      for (const layout of metricLayouts(this.version)) {
-        const hashes = layout === 7 ? [[keys.metrics7(now), METRICS_TTL_SECONDS]] : [[keys.metrics8(now), METRICS_TTL_SECONDS], [keys.metrics8Tens(now), METRICS_TENS_TTL_SECONDS]];
-        for (const [key, ttl] of hashes as [string, number][]) {
-          for (const [name, r] of runs) {
-            m.hincrby(key, `${name}|p`, r.p);
-            if (r.f > 0) m.hincrby(key, `${name}|f`, r.f);
-            if (r.p > r.f) m.hincrby(key, `${name}|ms`, r.ms);
-          }
-          m.expire(key, ttl);
-        }
-        for (const [name, r] of runs) {
-          if (r.buckets.size === 0) continue;
-          const key = layout === 7 ? keys.histogram7(name, now) : keys.histogram8(name, now);
-          const ops = [...r.buckets].sort(([a], [b]) => a - b).flatMap(([i, n]) => ['INCRBY', 'u16', `#${i}`, String(n)]);
-          m.call('BITFIELD', key, 'OVERFLOW', 'SAT', ...ops);
-          m.expire(key, METRICS_TTL_SECONDS);
-        }
+/** Adds `from` into `into` (counts a flush could not write, kept for the next one). */
+export function mergeRuns(into: RunTally, from: RunTally): void {
+  for (const [cls, r] of from) {
+    const mine = into.get(cls);
+    if (!mine) {
+      into.set(cls, r);
+      continue;
+    }
+    mine.p += r.p;
+    mine.f += r.f;
+    mine.ms += r.ms;
+    for (const [i, n] of r.buckets) mine.buckets.set(i, (mine.buckets.get(i) ?? 0) + n);
+  }
+}
+
+/**
+ * Queues on `m` the writes of the runs on Lambda into Sidekiq's keys for the minute of `now`, under
+ * `<Class> (λ)`, in every layout the version needs (none for 6).
+ *
+ * @example
+ * const m = redis.pipeline();
+ * writeJobMetrics(m, keys(), 7, runs, Date.now()); // HINCRBY j|20260101|8:3 "TrackUserJob (λ)|p" 1 …
+ * await m.exec();
+ */
+export function writeJobMetrics(m: ChainableCommander, keys: Keys, version: SidekiqVersion, runs: RunTally, now: number): void {
+  for (const layout of metricLayouts(version)) {
+    const hashes = layout === 7 ? [[keys.metrics7(now), METRICS_TTL_SECONDS]] : [[keys.metrics8(now), METRICS_TTL_SECONDS], [keys.metrics8Tens(now), METRICS_TENS_TTL_SECONDS]];
+    for (const [key, ttl] of hashes as [string, number][]) {
+      for (const [cls, r] of runs) {
+        const name = cls + LAMBDA_MARK;
+        m.hincrby(key, `${name}|p`, r.p);
+        if (r.f > 0) m.hincrby(key, `${name}|f`, r.f);
+        if (r.p > r.f) m.hincrby(key, `${name}|ms`, r.ms);
       }
-      const res = await m.exec();
-      for (const [err] of res ?? []) if (err) throw err;
-    } catch (e) {
-      for (const [name, r] of runs) {
-        const mine = this.runs.get(name);
-        if (!mine) this.runs.set(name, r);
-        else {
-          mine.p += r.p;
-          mine.f += r.f;
-          mine.ms += r.ms;
-          for (const [i, n] of r.buckets) mine.buckets.set(i, (mine.buckets.get(i) ?? 0) + n);
-        }
-      }
-      throw e;
+      m.expire(key, ttl);
+    }
+    for (const [cls, r] of runs) {
+      if (r.buckets.size === 0) continue;
+      const name = cls + LAMBDA_MARK;
+      const key = layout === 7 ? keys.histogram7(name, now) : keys.histogram8(name, now);
+      const ops = [...r.buckets].sort(([a], [b]) => a - b).flatMap(([i, n]) => ['INCRBY', 'u16', `#${i}`, String(n)]);
+      m.call('BITFIELD', key, 'OVERFLOW', 'SAT', ...ops);
+      m.expire(key, METRICS_TTL_SECONDS);
     }
   }
 }

@@ -17,9 +17,9 @@ import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { readJob, type JobPayload } from '../../lib/protocol/job.js';
 import { jidDraw, markPayload, placement, ROUTED_FROM, type Declaration, type RouteEntry } from '../../lib/protocol/routing.js';
 import { changeRoute, loadView, publishDeclarations } from '../../lib/routing/table.js';
-import { SideStats } from '../../lib/routing/stats.js';
 import { releaseHeld } from '../../lib/routing/migrate.js';
-import { JobMetrics } from '../../lib/sidekiq/metrics.js';
+import { RunRecorder } from '../../lib/poller/recorder.js';
+import { createLogger } from '../../lib/log.js';
 import { Client } from '../../lib/client.js';
 import type { Route } from '../../lib/jobs.js';
 
@@ -28,6 +28,8 @@ const K = makeKeys();
 const shared = (cls: string): Route => ({ class: cls, queue: 'default', function: `fn-${cls}`, timeoutSeconds: 30, concurrency: 10, batchSize: 1, shared: true });
 const entry = (percent: number, paused = false, by = 'test'): RouteEntry => ({ percent, paused, by, at: Date.now() });
 const parsed = (raw: string): JobPayload => (readJob(raw) as { job: JobPayload }).job;
+/** The poller's writer of per-side stats and (7, 8) Sidekiq's Metrics. */
+const recorder = (version: 6 | 7): RunRecorder => new RunRecorder({ redis: t.redis, keys: K, version, log: createLogger({ sink: () => undefined }) });
 
 let server: SidekiqServer | undefined;
 afterEach(async () => {
@@ -202,10 +204,10 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
       await c.pushBulk({ class: 'TrackUserJob', args: [[1], [2], [3]] });
       await t.redis.lpush('queue:lambda.TrackUserJob', markPayload(JSON.stringify({ class: 'TrackUserJob', queue: 'default', args: [], jid: 'a' }), 'lambda.TrackUserJob', 'default'));
       await t.redis.lpush(K.held('TrackUserJob'), JSON.stringify({ class: 'TrackUserJob', queue: 'default', args: [], jid: 'h' }));
-      const s = new SideStats('lambda');
+      const s = recorder(6); // the per-side stats only
       for (const ms of [40, 60]) s.record('TrackUserJob', true, ms);
       s.record('TrackUserJob', false, 9);
-      await s.flush(t.redis, K, Date.now());
+      await s.flush();
       // Act
       const [page] = web([{ method: 'GET', path: '/lambda' }]);
       // Assess
@@ -264,11 +266,11 @@ forEachSidekiq((sk) => describe('the sidekiq-lambda gem', () => {
   // Sidekiq 6 has no Metrics tab (and nothing is written for it: test/redis/routing.test.ts).
   it.skipIf(sk.major < 7)("shows the runs on Lambda in Sidekiq's own Metrics tab as <Class> (λ)", async () => {
     // Prepare: three runs on Lambda through the poller's writer, one Ruby run recorded as Sidekiq 7 records it
-    const m = new JobMetrics(7);
+    const m = recorder(7);
     m.record('TrackUserJob', true, 84);
     m.record('TrackUserJob', true, 280);
     m.record('TrackUserJob', false, 9);
-    await m.flush(t.redis, K, Date.now());
+    await m.flush();
     // Act
     const out = lastJson(ruby(sk, `
       require "json"; require "sidekiq/web"; require "sidekiq/metrics/query"; require "rack/mock"; require "rack/session"

@@ -15,8 +15,10 @@ import { readJob, type JobPayload } from '../../lib/protocol/job.js';
 import { jidDraw, markPayload, ROUTED_FROM, writeRouteEntry, type RouteEntry } from '../../lib/protocol/routing.js';
 import { changeRoute, loadView, publishDeclarations, RoutingCache, routeLog } from '../../lib/routing/table.js';
 import { countJobs, migrateClass, releaseHeld } from '../../lib/routing/migrate.js';
-import { readSideStats, SideStats } from '../../lib/routing/stats.js';
-import { JobMetrics } from '../../lib/sidekiq/metrics.js';
+import { readSideStats } from '../../lib/routing/stats.js';
+import { tallyRun, writeJobMetrics, type RunTally } from '../../lib/sidekiq/metrics.js';
+import { RunRecorder } from '../../lib/poller/recorder.js';
+import { createLogger } from '../../lib/log.js';
 import { Client } from '../../lib/client.js';
 import { Fetcher } from '../../lib/poller/fetch.js';
 import { registerScripts } from '../../lib/redis/scripts.js';
@@ -53,6 +55,14 @@ function payload(cls: string, jid: string, extra: Record<string, unknown> = {}):
   return JSON.stringify({ retry: true, queue: 'default', class: cls, args: [1.5, 'x'], jid, created_at: 1795334852.0, enqueued_at: 1795334852.0, ...extra });
 }
 const parsed = (raw: string): JobPayload => (readJob(raw) as { job: JobPayload }).job;
+/** The poller's writer of per-side stats and Sidekiq's Metrics, for Sidekiq `version`. */
+const recorder = (version: 6 | 7 | 8 = 7): RunRecorder => new RunRecorder({ redis: t.redis, keys: K, version, log: createLogger({ sink: () => undefined }) });
+/** Writes `runs` into Sidekiq's Metrics keys only, as the recorder does (no per-side stats). */
+async function writeMetrics(version: 6 | 7 | 8, runs: RunTally, now: number): Promise<void> {
+  const m = t.redis.pipeline();
+  writeJobMetrics(m, K, version, runs, now);
+  await m.exec();
+}
 
 function io(): Io & { lines: string[]; errs: string[] } {
   const lines: string[] = [];
@@ -286,11 +296,11 @@ describe('routing', () => {
 
   describe('stats', () => {
     it('adds each side’s runs to the minute and reads the last hour back with averages over successes', async () => {
-      const lambda = new SideStats('lambda');
+      const lambda = recorder();
       lambda.record('TrackUserJob', true, 80);
       lambda.record('TrackUserJob', true, 100);
       lambda.record('TrackUserJob', false, 5000);
-      await lambda.flush(t.redis, K, NOW - 30 * 60_000);
+      await lambda.flush(NOW - 30 * 60_000);
       await t.redis.hincrby(K.routeStats(NOW), 'TrackUserJob|ruby|p', 4);
       await t.redis.hincrby(K.routeStats(NOW - 61 * 60_000), 'TrackUserJob|ruby|p', 100); // older than an hour
       const stats = await readSideStats(t.redis, K, NOW);
@@ -324,10 +334,10 @@ describe('routing', () => {
     }
     async function ours(version: 7 | 8, f: Fixture): Promise<Record<string, unknown>> {
       await t.redis.flushdb();
-      const m = new JobMetrics(version);
       for (const at of f.flushes) {
-        for (const [cls, ok, ms] of f.runs) m.record(cls.replace(' (λ)', ''), ok, ms);
-        await m.flush(t.redis, K, Date.parse(at));
+        const runs: RunTally = new Map();
+        for (const [cls, ok, ms] of f.runs) tallyRun(runs, cls.replace(' (λ)', ''), ok, ms);
+        await writeMetrics(version, runs, Date.parse(at));
       }
       return state();
     }
@@ -345,9 +355,9 @@ describe('routing', () => {
     });
 
     it('with SIDEKIQ_VERSION=6 writes nothing (6.x has no Metrics tab)', async () => {
-      const m = new JobMetrics(6);
-      m.record('A', true, 1);
-      await m.flush(t.redis, K, NOW);
+      const runs: RunTally = new Map();
+      tallyRun(runs, 'A', true, 1);
+      await writeMetrics(6, runs, NOW);
       expect(await t.redis.dbsize()).toBe(0);
     });
   });
@@ -365,10 +375,10 @@ describe('routing', () => {
       // Prepare
       await declare(TRACK, OWN);
       await t.redis.lpush('queue:default', payload('TrackUserJob', 'a'));
-      await new SideStats('lambda').flush(t.redis, K, Date.now()); // nothing recorded: no key
-      const s = new SideStats('lambda');
+      await recorder().flush(); // nothing recorded: no key
+      const s = recorder();
       s.record('TrackUserJob', true, 40);
-      await s.flush(t.redis, K, Date.now());
+      await s.flush();
       const out = io();
       // Act
       await routeCommand(out)(['TrackUserJob', '--lambda', '10%', '--by', 'alice', '--no-migrate', '--redis', t.url]);
