@@ -35,22 +35,30 @@ export class UniqueHook {
 
   constructor(private readonly opts: UniqueHookOptions) {}
 
-  /** The jobs of a batch that may run, and the plans of those that may not. */
+  /**
+   * The jobs of a batch that may run, and the plans of those that may not. Every lock of the batch
+   * is asked at once, not one round trip after another: ioredis sends the commands in call order on
+   * one connection, so of two jobs of one digest in a batch the first still wins.
+   */
   async start(jobs: readonly RunningJob[], ctx: PlanContext): Promise<{ run: RunningJob[]; skipped: { j: RunningJob; plan: Plan }[] }> {
+    const answers = await Promise.all(jobs.map((j) => this.ask(j)));
     const run: RunningJob[] = [];
     const skipped: { j: RunningJob; plan: Plan }[] = [];
-    for (const j of jobs) {
-      const lock = readUniqueLock(j.job);
-      if (!lock) {
-        run.push(j);
-        continue;
-      }
-      let s = this.started.get(j.job);
-      if (!s) this.started.set(j.job, (s = await this.durably('take or release a unique lock before a run', j, () => this.opts.locks.start(lock))));
-      if (s.run) run.push(j);
+    jobs.forEach((j, i) => {
+      const s = answers[i];
+      if (!s || s.run) run.push(j);
       else skipped.push({ j, plan: this.planConflict(j, s, ctx) });
-    }
+    });
     return { run, skipped };
+  }
+
+  /** What the job's lock says before its run (asked once per job in flight); undefined without a lock. */
+  private async ask(j: RunningJob): Promise<UniqueStart | undefined> {
+    const lock = readUniqueLock(j.job);
+    if (!lock) return undefined;
+    let s = this.started.get(j.job);
+    if (!s) this.started.set(j.job, (s = await this.durably('take or release a unique lock before a run', j, () => this.opts.locks.start(lock))));
+    return s;
   }
 
   /** After a job's outcome is written: unlock, lock again or delete, as its lock type says. */

@@ -8,6 +8,10 @@ import { useRedis } from '../support/redis.js';
 import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { readUniqueLock, type UniqueLock } from '../../lib/protocol/unique.js';
 import { UniqueLocks, type UniqueEnd } from '../../lib/sidekiq/unique.js';
+import { UniqueHook } from '../../lib/poller/uniqueness.js';
+import type { RunningJob } from '../../lib/poller/outcomes.js';
+import type { JobPayload } from '../../lib/protocol/job.js';
+import { createLogger } from '../../lib/log.js';
 
 const t = useRedis();
 const D = 'uniquejobs:5f0c0ffee0ddf00d';
@@ -116,6 +120,25 @@ describe('unique locks on the worker side', () => {
       if (type === 'until_expired') await locks().lock(a, D);
       await locks().finish(a, end);
       expect([type, end, await holders()]).toEqual([type, end, held]);
+    }
+  });
+
+  it('a batch asks all its locks at once: in input order, the first job of a digest runs, the next is skipped, a job without a lock runs', async () => {
+    const hook = new UniqueHook({ locks: locks(), log: createLogger({ sink: () => undefined }), givenUp: () => false });
+    const job = (jid: string, extra: Record<string, unknown> = {}): RunningJob => {
+      const payload = { class: 'UJob', queue: 'q', args: [], jid, ...extra } as JobPayload;
+      return { raw: JSON.stringify(payload), queue: 'q', job: payload };
+    };
+    const ctx = { now: Date.now(), version: 7 as const };
+    for (const type of ['until_executed', 'while_executing', 'until_and_while_executing']) {
+      await t.redis.flushdb();
+      const digest = type.startsWith('while') ? `${D}:RUN` : D;
+      const [a, b, c] = [job(A, { lock: type, lock_digest: digest }), job(B, { lock: type, lock_digest: digest }), job('c'.repeat(24))];
+      if (type === 'until_and_while_executing') await locks().lock(lockOf(A, type), D); // as the client locked A at enqueue
+      const { run, skipped } = await hook.start([a, b, c], ctx);
+      expect([type, run.map((j) => j.job.jid), skipped.map((s) => [s.j.job.jid, s.plan.kind])]).toEqual([type, [A, 'c'.repeat(24)], [[B, 'skipped']]]);
+      // asked again (a batch too large, sent again job by job): the first answers
+      expect((await hook.start([b], ctx)).skipped.map((s) => s.j.job.jid)).toEqual([B]);
     }
   });
 });
