@@ -21,7 +21,7 @@ import { ROUTE_CACHE_MS } from '../config.js';
 import type { Route } from '../jobs.js';
 import type { Logger } from '../log.js';
 import { loadView, publishDeclarations, RoutingCache, DECLARATION_REFRESH_MS } from '../routing/table.js';
-import { releaseHeld } from '../routing/migrate.js';
+import { releaseAllHeld } from '../routing/migrate.js';
 import type { Fetcher } from './fetch.js';
 import type { RunningJob } from './outcomes.js';
 import { durably } from './durably.js';
@@ -139,12 +139,8 @@ export class Router {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const view = this.cache.peek();
-      for (const r of this.opts.routes) {
-        if (view.routes.get(r.class)?.paused === true) continue;
-        const n = await releaseHeld({ redis: this.opts.redis, keys: this.opts.keys }, r.class, view);
-        if (n > 0) this.opts.log.info('released held jobs of a resumed class', { class: r.class, jobs: n });
-      }
+      const released = await releaseAllHeld({ redis: this.opts.redis, keys: this.opts.keys }, this.opts.routes.map((r) => r.class), this.cache.peek());
+      for (const [cls, n] of released) this.opts.log.info('released held jobs of a resumed class', { class: cls, jobs: n });
     } catch (e) {
       this.opts.log.warn('releasing held jobs failed; will try again', { error: (e as Error).message });
     } finally {

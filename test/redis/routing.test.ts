@@ -14,7 +14,7 @@ import { keys as makeKeys } from '../../lib/protocol/keys.js';
 import { readJob, type JobPayload } from '../../lib/protocol/job.js';
 import { jidDraw, markPayload, ROUTED_FROM, writeRouteEntry, type RouteEntry } from '../../lib/protocol/routing.js';
 import { changeRoute, loadView, publishDeclarations, RoutingCache, routeLog } from '../../lib/routing/table.js';
-import { countJobs, migrateClass, releaseHeld } from '../../lib/routing/migrate.js';
+import { countJobs, migrateClass, releaseAllHeld, releaseHeld } from '../../lib/routing/migrate.js';
 import { readSideStats } from '../../lib/routing/stats.js';
 import { tallyRun, writeJobMetrics, type RunTally } from '../../lib/sidekiq/metrics.js';
 import { RunRecorder } from '../../lib/poller/recorder.js';
@@ -228,6 +228,22 @@ describe('routing', () => {
       expect((await t.redis.lrange('queue:lambda.TrackUserJob', 0, -1)).map((d) => parsed(d).jid)).toEqual([jids[1], jids[0]]);
       expect((await t.redis.lrange('queue:default', 0, -1)).map((d) => parsed(d).jid)).toEqual([jids[3], jids[2]]);
       expect(await t.redis.exists(K.held('TrackUserJob'))).toBe(0);
+    });
+
+    it('sweeps many classes at once: releases the resumed ones that hold jobs, leaves the paused ones held', async () => {
+      // Prepare: TrackUserJob resumed with a held job, PausedJob still paused with one, IdleJob resumed with none
+      await declare(TRACK, { ...TRACK, class: 'PausedJob' }, { ...TRACK, class: 'IdleJob' });
+      await t.redis.lpush(K.held('TrackUserJob'), payload('TrackUserJob', jidIn(0, 1)));
+      await t.redis.lpush(K.held('PausedJob'), payload('PausedJob', jidIn(0, 1)));
+      await route('TrackUserJob', entry(0));
+      await route('PausedJob', entry(0, true));
+      await route('IdleJob', entry(0));
+      // Act
+      const released = await releaseAllHeld({ redis: t.redis, keys: K }, ['TrackUserJob', 'PausedJob', 'IdleJob']);
+      // Assess
+      expect([...released]).toEqual([['TrackUserJob', 1]]);
+      expect(await t.redis.llen('queue:default')).toBe(1);
+      expect([await t.redis.llen(K.held('TrackUserJob')), await t.redis.llen(K.held('PausedJob'))]).toEqual([0, 1]);
     });
 
     it('counts a class’s jobs per side and held', async () => {
