@@ -98,10 +98,10 @@ export class Router {
    */
   route(j: RunningJob): Promise<void> | undefined {
     const view = this.cache.peek();
-    if (view.routes.size === 0) return undefined;
+    const cls = routedClass(j.job);
+    if (!view.routes.has(cls)) return undefined; // unrouted: it stays (what placement says), without drawing its jid
     const p = placement(view, j, j.queue);
     if (p.kind === 'stay') return undefined;
-    const cls = routedClass(j.job);
     if (p.kind === 'hold') return this.move(j, { held: cls }, p.payload, 'held');
     if (p.side === 'ruby' && this.drained.has(p.queue)) {
       // Ruby never sees a queue the poller drains: forwarding there would bring the job straight back.
