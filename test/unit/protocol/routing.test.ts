@@ -283,6 +283,12 @@ describe('routing', () => {
   });
 
   describe('the Ruby gem', () => {
+    it('has the version of the package (README: the gem of the same release)', () => {
+      const read = (p: string): string => readFileSync(new URL(p, import.meta.url), 'utf8');
+      expect(/VERSION = "([^"]+)"/.exec(read('../../../ruby/sidekiq-lambda/lib/sidekiq_lambda/version.rb'))?.[1]).toBe((JSON.parse(read('../../../package.json')) as { version: string }).version);
+    });
+
+
     it('carries the same move and rewrite scripts as lib/redis, byte for byte', () => {
       for (const f of ['move-2n.lua', 'rewrite-1.lua']) {
         const read = (p: string): string => readFileSync(new URL(p, import.meta.url), 'utf8');
